@@ -1,0 +1,3 @@
+"""ComfyVN: turn AI roleplay into visual novels."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from comfyvn.cli import main
+
+main()

@@ -1,0 +1,691 @@
+"""The job manager: the one way long work runs, in the server and in the CLI.
+
+Domains declare job kinds (``comfyvn_job_kinds`` plugin hook). A kind's handler is called with a
+:class:`JobContext` and reports progress and log lines through it. Isolation per kind:
+
+* ``thread`` (default): runs on a worker thread. A coroutine handler is cancelled for real on
+  kill; a plain function is stopped at its next ``ctx.progress()`` / ``ctx.check_cancelled()``.
+* ``process``: runs in a child process (spawned, so safe beside threads); kill terminates it.
+
+States: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` | ``cancelled``; ``delayed`` jobs wait
+for their start time. Every change is persisted to SQLite (:mod:`comfyvn.core.job_store`), sent to
+listeners (the ``/jobs/ws`` stream) and published on the hook bus, in the order it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import importlib
+import inspect
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psutil
+from pydantic import BaseModel, ValidationError
+
+from comfyvn.core.errors import ComfyVNError, Conflict, InvalidInput, NotFound
+from comfyvn.core.job_store import JobStore
+
+log = logging.getLogger(__name__)
+
+QUEUED, DELAYED, RUNNING = "queued", "delayed", "running"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STATES = (QUEUED, DELAYED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+PROGRESS_INTERVAL = 0.1  # seconds between progress notifications of one job
+INTERRUPTED_REASON = "interrupted: the server stopped while this job was running"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    handler: Callable[[JobContext], Any] | str  # a callable or "package.module:function"
+    description: str
+    isolation: Literal["thread", "process"] = "thread"
+    params: type[BaseModel] | None = None
+    owner: str = ""
+
+    def resolve(self) -> Callable[[JobContext], Any]:
+        return resolve_handler(self.handler)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "isolation": self.isolation,
+            "owner": self.owner,
+            "params_schema": self.params.model_json_schema() if self.params else None,
+        }
+
+
+def resolve_handler(handler: Callable[..., Any] | str) -> Callable[..., Any]:
+    if callable(handler):
+        return handler
+    module_name, _, attr = handler.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when its job was killed."""
+
+
+class UnknownJobKind(InvalidInput):
+    code = "unknown_job_kind"
+
+
+class JobContext:
+    """What a handler sees: its parameters, a cancel check, progress and log reporting."""
+
+    def __init__(
+        self,
+        job_id: str,
+        params: Any,
+        *,
+        on_progress: Callable[[float | None, str | None], None],
+        on_log: Callable[[str], None],
+        cancel_event: threading.Event | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.params = params
+        self._on_progress = on_progress
+        self._on_log = on_log
+        self._cancel = cancel_event or threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def progress(self, fraction: float | None, message: str | None = None) -> None:
+        """Report progress (0..1, or None for unknown) and stop here if the job was killed."""
+        self.check_cancelled()
+        if fraction is not None:
+            fraction = min(1.0, max(0.0, float(fraction)))
+        self._on_progress(fraction, message)
+
+    def log(self, line: str) -> None:
+        self._on_log(str(line))
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    params: Any
+    state: str
+    priority: int = 0
+    progress: float | None = 0.0
+    message: str = ""
+    result: Any = None
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    run_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: bool = False
+    worker_pid: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "params": self.params,
+            "state": self.state,
+            "priority": self.priority,
+            "progress": self.progress,
+            "message": self.message,
+            "result": self.result,
+            "error": self.error,
+            "created_at": self.created_at,
+            "run_at": self.run_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "cancel_requested": self.cancel_requested,
+            "worker_pid": self.worker_pid,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+Update = dict[str, Any]
+UpdateListener = Callable[[Update], None]
+
+
+@dataclass
+class _Running:
+    job: Job
+    cancel: threading.Event
+    loop: asyncio.AbstractEventLoop | None = None
+    task: asyncio.Task[Any] | None = None
+    process: Any = None
+    last_progress_note: float = 0.0
+    log_seq: int = 0
+
+
+def _default_kinds() -> dict[str, JobKind]:
+    from comfyvn.core import plugins
+
+    return plugins.job_kinds()
+
+
+def _default_emit(event: str, payload: Mapping[str, Any]) -> None:
+    from comfyvn.core import modder_hooks
+
+    modder_hooks.emit(event, payload)
+
+
+class JobManager:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        workers: int = 2,
+        kinds: Callable[[], Mapping[str, JobKind]] = _default_kinds,
+        emit: Callable[[str, Mapping[str, Any]], Any] | None = _default_emit,
+        history_limit: int = 5000,
+    ) -> None:
+        self.store = store
+        self.workers = max(1, int(workers))
+        self._kinds = kinds
+        self._emit = emit
+        self.history_limit = history_limit
+        self._cond = threading.Condition(threading.RLock())
+        self._ready: list[tuple[int, int, str]] = []
+        self._delayed: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._jobs: dict[str, Job] = {}  # jobs not yet finished
+        self._running: dict[str, _Running] = {}
+        self._outbox: deque[tuple[str, Any]] = deque()
+        self._flush_lock = threading.Lock()
+        self._listeners: list[UpdateListener] = []
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    # -- kinds ----------------------------------------------------------------------------------
+    def kinds(self) -> dict[str, JobKind]:
+        return dict(self._kinds())
+
+    def kind(self, name: str) -> JobKind:
+        kind = self._kinds().get(name)
+        if kind is None:
+            known = ", ".join(sorted(self._kinds())) or "none"
+            raise UnknownJobKind(
+                f"unknown job kind '{name}' (known kinds: {known})", details={"field": "kind", "kind": name}
+            )
+        return kind
+
+    def _validate_params(self, kind: JobKind, params: Mapping[str, Any] | None) -> Any:
+        params = dict(params or {})
+        if kind.params is None:
+            try:
+                json.dumps(params)
+            except TypeError as exc:
+                raise InvalidInput(f"job parameters must be JSON: {exc}") from exc
+            return params
+        try:
+            return kind.params.model_validate(params).model_dump(mode="json")
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in err["loc"]) or "params", "message": err["msg"]}
+                for err in exc.errors()
+            ]
+            first = problems[0]
+            raise InvalidInput(
+                f"invalid parameter '{first['field']}' for job kind '{kind.name}': {first['message']}",
+                details={"errors": problems},
+            ) from exc
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover history from the store and start the worker threads."""
+        self._recover()
+        self._stopping = False
+        for index in range(self.workers):
+            thread = threading.Thread(target=self._worker, name=f"comfyvn-job-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _recover(self) -> None:
+        kinds = self._kinds()
+        with self._cond:
+            for data in self.store.active():
+                job = Job.from_dict(data)
+                if job.state == RUNNING and _alive_elsewhere(job.worker_pid):
+                    continue  # a CLI run in another process owns it
+                if job.state == RUNNING:
+                    job.state, job.error, job.finished_at = FAILED, INTERRUPTED_REASON, time.time()
+                    job.message = "interrupted"
+                    self._outbox.append(("job", job.as_dict()))
+                elif job.kind not in kinds:
+                    job.state, job.finished_at = FAILED, time.time()
+                    job.error = f"job kind '{job.kind}' is no longer available"
+                    self._outbox.append(("job", job.as_dict()))
+                else:
+                    self._jobs[job.id] = job
+                    self._enqueue(job)
+        self._flush()
+        self.store.delete_finished(keep=self.history_limit)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking work, cancel running jobs and wait for workers. Queued jobs stay queued."""
+        with self._cond:
+            self._stopping = True
+            running = list(self._running.values())
+            self._cond.notify_all()
+        for entry in running:
+            self._request_cancel(entry, reason="server shutting down")
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        self._flush()
+
+    # -- listeners ------------------------------------------------------------------------------
+    def add_listener(self, listener: UpdateListener) -> Callable[[], None]:
+        with self._cond:
+            self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            with self._cond:
+                self._listeners = [x for x in self._listeners if x is not listener]
+
+        return remove
+
+    def _note(self, job: Job, event: str | None) -> None:
+        """Queue a notification of ``job``'s current state. Call with ``_cond`` held."""
+        self._outbox.append(("job", job.as_dict()))
+        if event:
+            self._outbox.append(("event", (event, job.as_dict())))
+
+    def _flush(self) -> None:
+        """Publish queued notifications in order (store, listeners, bus)."""
+        with self._flush_lock:
+            while True:
+                try:
+                    kind, item = self._outbox.popleft()
+                except IndexError:
+                    return
+                try:
+                    if kind == "job":
+                        self.store.save(item)
+                        self._tell({"type": "job", "job": item})
+                    elif kind == "log":
+                        self.store.append_log(item["job_id"], item["seq"], item["line"], item["ts"])
+                        self._tell({"type": "log", **item})
+                    elif kind == "event" and self._emit is not None:
+                        self._emit(*_event_payload(*item))
+                except Exception:
+                    log.exception("Publishing a job update failed", extra={"update_kind": kind})
+
+    def _tell(self, update: Update) -> None:
+        for listener in self._listeners:
+            try:
+                listener(update)
+            except Exception:
+                log.exception("Job listener failed")
+
+    # -- queries --------------------------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                return job.as_dict()
+        stored = self.store.get(job_id)
+        if stored is None:
+            raise NotFound(f"job '{job_id}' was not found", details={"kind": "job", "id": job_id})
+        return stored
+
+    def list(self, *, state: str | None = None, kind: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        if state and state not in STATES:
+            raise InvalidInput(f"unknown job state '{state}' (states: {', '.join(STATES)})", details={"state": state})
+        self._flush()
+        return self.store.list(states=[state] if state else None, kind=kind, limit=limit, offset=offset)
+
+    def logs(self, job_id: str, *, offset: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        self.get(job_id)
+        self._flush()
+        return self.store.logs(job_id, offset=offset, limit=limit)
+
+    def counts(self) -> dict[str, int]:
+        with self._cond:
+            counts = {state: 0 for state in STATES}
+            for job in self._jobs.values():
+                counts[job.state] += 1
+        return counts
+
+    # -- commands -------------------------------------------------------------------------------
+    def submit(
+        self, kind: str, params: Mapping[str, Any] | None = None, *, priority: int = 0, delay: float = 0.0
+    ) -> dict[str, Any]:
+        job_kind = self.kind(kind)
+        if delay < 0:
+            raise InvalidInput("delay must not be negative", details={"field": "delay"})
+        validated = self._validate_params(job_kind, params)
+        now = time.time()
+        job = Job(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            params=validated,
+            state=DELAYED if delay > 0 else QUEUED,
+            priority=int(priority),
+            created_at=now,
+            run_at=now + delay if delay > 0 else None,
+        )
+        with self._cond:
+            if self._stopping:
+                raise Conflict("the job manager is shutting down; submit again after restart")
+            self._jobs[job.id] = job
+            self._enqueue(job)
+            self._note(job, "on_job_submitted")
+            snapshot = job.as_dict()
+        self._flush()
+        return snapshot
+
+    def _enqueue(self, job: Job) -> None:
+        if job.state == DELAYED and job.run_at is not None:
+            heapq.heappush(self._delayed, (job.run_at, next(self._seq), job.id))
+        else:
+            job.state = QUEUED
+            heapq.heappush(self._ready, (-job.priority, next(self._seq), job.id))
+        self._cond.notify()
+
+    def kill(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job: queued and delayed jobs at once, running ones by stopping their work."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                stored = self.get(job_id)  # raises NotFound for unknown ids
+                raise Conflict(
+                    f"job '{job_id}' already finished ({stored['state']})",
+                    details={"id": job_id, "state": stored["state"]},
+                )
+            if job.state in (QUEUED, DELAYED):
+                self._finish(job, CANCELLED, message="cancelled before it started")
+                snapshot = job.as_dict()
+                entry = None
+            else:
+                job.cancel_requested = True
+                job.message = "cancelling"
+                self._note(job, None)
+                snapshot = job.as_dict()
+                entry = self._running.get(job_id)
+        if entry is not None:
+            self._request_cancel(entry, reason="killed by request")
+        self._flush()
+        return snapshot
+
+    def _request_cancel(self, entry: _Running, *, reason: str) -> None:
+        entry.cancel.set()
+        self._append_log(entry, f"cancel requested: {reason}")
+        if entry.loop is not None and entry.task is not None:
+            entry.loop.call_soon_threadsafe(entry.task.cancel)
+        if entry.process is not None and entry.process.is_alive():
+            entry.process.terminate()
+
+    def reset(self) -> int:
+        """Remove every finished job from the history; active jobs stay."""
+        self._flush()
+        return self.store.delete_finished(keep=0)
+
+    # -- running --------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next_job()
+                if job is None:
+                    return
+                entry = _Running(job=job, cancel=threading.Event())
+                self._running[job.id] = entry
+                job.state, job.started_at, job.message = RUNNING, time.time(), "running"
+                job.worker_pid = os.getpid()
+                self._note(job, "on_job_started")
+            self._flush()
+            self._execute(entry)
+
+    def _next_job(self) -> Job | None:
+        while not self._stopping:
+            now = time.time()
+            while self._delayed and self._delayed[0][0] <= now:
+                _, _, job_id = heapq.heappop(self._delayed)
+                job = self._jobs.get(job_id)
+                if job is not None and job.state == DELAYED:
+                    job.state = QUEUED
+                    heapq.heappush(self._ready, (-job.priority, next(self._seq), job.id))
+                    self._note(job, None)
+            while self._ready:
+                _, _, job_id = heapq.heappop(self._ready)
+                job = self._jobs.get(job_id)
+                if job is not None and job.state == QUEUED:
+                    return job
+            timeout = self._delayed[0][0] - now if self._delayed else None
+            self._cond.wait(timeout)
+        return None
+
+    def _execute(self, entry: _Running) -> None:
+        job = entry.job
+        kind = self._kinds().get(job.kind)
+        try:
+            if kind is None:
+                raise ComfyVNError(f"job kind '{job.kind}' is no longer available")
+            if kind.isolation == "process":
+                result = self._run_process(entry, kind)
+            else:
+                result = self._run_thread(entry, kind)
+            json.dumps(result)
+        except (JobCancelled, asyncio.CancelledError):
+            self._complete(entry, CANCELLED, message="cancelled")
+            return
+        except Exception as exc:
+            self._complete(entry, FAILED, error=_describe(exc), trace=traceback.format_exc())
+            return
+        if entry.cancel.is_set():
+            self._complete(entry, CANCELLED, message="cancelled (finished after the kill; result discarded)")
+        else:
+            self._complete(entry, SUCCEEDED, result=result, message="done")
+
+    def _context(self, entry: _Running) -> JobContext:
+        return JobContext(
+            entry.job.id,
+            entry.job.params,
+            on_progress=lambda fraction, message: self._progress(entry, fraction, message),
+            on_log=lambda line: self._append_log(entry, line),
+            cancel_event=entry.cancel,
+        )
+
+    def _run_thread(self, entry: _Running, kind: JobKind) -> Any:
+        handler = kind.resolve()
+        ctx = self._context(entry)
+        if not inspect.iscoroutinefunction(handler):
+            return handler(ctx)
+        loop = asyncio.new_event_loop()
+        try:
+            task = loop.create_task(handler(ctx))
+            with self._cond:
+                entry.loop, entry.task = loop, task
+            if entry.cancel.is_set():
+                task.cancel()
+            return loop.run_until_complete(task)
+        finally:
+            with self._cond:
+                entry.loop, entry.task = None, None
+            loop.close()
+
+    def _run_process(self, entry: _Running, kind: JobKind) -> Any:
+        if not isinstance(kind.handler, str):
+            raise ComfyVNError(f"job kind '{kind.name}' runs in a process and needs an import path handler")
+        mp = multiprocessing.get_context("spawn")
+        receiver, sender = mp.Pipe(duplex=False)
+        process = mp.Process(
+            target=_child_main, args=(kind.handler, entry.job.id, entry.job.params, sender), daemon=True
+        )
+        with self._cond:
+            entry.process = process
+        process.start()
+        sender.close()
+        if entry.cancel.is_set():
+            process.terminate()
+        outcome: tuple[str, Any] | None = None
+        try:
+            while outcome is None:
+                if receiver.poll(0.05):
+                    try:
+                        message = receiver.recv()
+                    except EOFError:
+                        break
+                    tag = message[0]
+                    if tag == "progress":
+                        if not entry.cancel.is_set():
+                            self._progress(entry, message[1], message[2])
+                    elif tag == "log":
+                        self._append_log(entry, message[1])
+                    else:
+                        outcome = (tag, message[1:])
+                elif not process.is_alive():
+                    break
+                if entry.cancel.is_set() and process.is_alive():
+                    process.terminate()
+            process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        finally:
+            receiver.close()
+        if entry.cancel.is_set():
+            raise JobCancelled()
+        if outcome is None:
+            raise ComfyVNError(f"the job process exited unexpectedly (exit code {process.exitcode})")
+        tag, values = outcome
+        if tag == "result":
+            return values[0]
+        if tag == "cancelled":
+            raise JobCancelled()
+        self._append_log(entry, values[1])
+        raise ComfyVNError(values[0])
+
+    def _progress(self, entry: _Running, fraction: float | None, message: str | None) -> None:
+        with self._cond:
+            job = entry.job
+            job.progress = fraction
+            if message is not None:
+                job.message = message
+            now = time.monotonic()
+            if now - entry.last_progress_note < PROGRESS_INTERVAL and fraction not in (0.0, 1.0):
+                return
+            entry.last_progress_note = now
+            self._note(job, "on_job_progress")
+        self._flush()
+
+    def _append_log(self, entry: _Running, line: str) -> None:
+        with self._cond:
+            seq = entry.log_seq
+            entry.log_seq += 1
+            self._outbox.append(("log", {"job_id": entry.job.id, "seq": seq, "ts": time.time(), "line": line}))
+        self._flush()
+
+    def _complete(self, entry: _Running, state: str, *, result: Any = None, error: str | None = None,
+                  message: str | None = None, trace: str | None = None) -> None:
+        if trace:
+            self._append_log(entry, trace.rstrip())
+            log.error("Job failed", extra={"job_id": entry.job.id, "job_kind": entry.job.kind, "error": error})
+        with self._cond:
+            self._running.pop(entry.job.id, None)
+            self._finish(entry.job, state, result=result, error=error, message=message)
+        self._flush()
+
+    def _finish(self, job: Job, state: str, *, result: Any = None, error: str | None = None,
+                message: str | None = None) -> None:
+        job.state = state
+        job.finished_at = time.time()
+        job.result = result
+        job.error = error
+        if state == SUCCEEDED:
+            job.progress = 1.0
+        job.message = message or (error or state)
+        self._jobs.pop(job.id, None)
+        self._note(job, "on_job_finished")
+
+    # -- in-process runs (CLI) ------------------------------------------------------------------
+    def run_inline(self, kind: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run one job in the calling thread, recorded in the same history. Ctrl-C cancels it."""
+        job_kind = self.kind(kind)
+        validated = self._validate_params(job_kind, params)
+        job = Job(
+            id=uuid.uuid4().hex, kind=kind, params=validated, state=RUNNING,
+            started_at=time.time(), worker_pid=os.getpid(),
+        )
+        entry = _Running(job=job, cancel=threading.Event())
+        with self._cond:
+            self._jobs[job.id] = job
+            self._running[job.id] = entry
+            self._note(job, "on_job_submitted")
+            self._note(job, "on_job_started")
+        self._flush()
+        try:
+            self._execute(entry)
+        except KeyboardInterrupt:
+            self._complete(entry, CANCELLED, message="interrupted by the user")
+        return self.get(job.id)
+
+
+def _alive_elsewhere(pid: int | None) -> bool:
+    return bool(pid) and pid != os.getpid() and psutil.pid_exists(pid)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ComfyVNError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _event_payload(event: str, job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    base = {"job_id": job["id"], "kind": job["kind"]}
+    if event == "on_job_submitted":
+        return event, {**base, "state": job["state"], "priority": job["priority"]}
+    if event == "on_job_started":
+        return event, base
+    if event == "on_job_progress":
+        return event, {**base, "progress": job["progress"], "message": job["message"]}
+    duration = None
+    if job["started_at"] and job["finished_at"]:
+        duration = round(job["finished_at"] - job["started_at"], 6)
+    return event, {**base, "state": job["state"], "error": job["error"], "duration_sec": duration}
+
+
+def _child_main(handler_path: str, job_id: str, params: Any, conn: Any) -> None:
+    """Entry point of a ``process`` job: runs the handler and reports over ``conn``."""
+    ctx = JobContext(
+        job_id,
+        params,
+        on_progress=lambda fraction, message: conn.send(("progress", fraction, message)),
+        on_log=lambda line: conn.send(("log", line)),
+    )
+    try:
+        result = resolve_handler(handler_path)(ctx)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        json.dumps(result)
+        conn.send(("result", result))
+    except JobCancelled:
+        conn.send(("cancelled",))
+    except Exception as exc:
+        conn.send(("error", _describe(exc), traceback.format_exc()))
+    finally:
+        conn.close()

@@ -1,0 +1,154 @@
+"""The one store abstraction: atomic JSON files that several processes can share.
+
+Every file the product writes goes through :func:`atomic_write_bytes` (temp file in the same
+directory, fsync, rename, fsync of the directory), so a crash at any point leaves either the old
+or the new content, never a torn file. :class:`JsonDocument` adds a cross-process lock and
+read-merge-write updates so the Studio, the CLI and the server can edit different sections of
+one file without clobbering each other.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON for files users may version with git: sorted keys, two-space indent."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers only ever see the old or the new content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:
+    atomic_write_bytes(path, dumps(obj).encode("utf-8"), mode=mode)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read a JSON file; a missing file gives ``default``.
+
+    A file that does not parse is renamed aside (``<name>.corrupt-<unix time>``) and logged, then
+    ``default`` is returned: the user's data is kept for inspection and the product keeps working.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return copy.deepcopy(default)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        os.replace(path, aside)
+        log.error(
+            "Unreadable JSON file moved aside",
+            extra={"path": str(path), "moved_to": str(aside), "error": str(exc)},
+        )
+        return copy.deepcopy(default)
+
+
+def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated with ``patch``: nested objects merge, everything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in patch.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def get_path(data: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """Look up ``a.b.c`` in nested mappings."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def nest(dotted: str, value: Any) -> dict[str, Any]:
+    """``nest("a.b", 1) == {"a": {"b": 1}}``."""
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ValueError(f"invalid key {dotted!r}: empty segment")
+    result: Any = value
+    for part in reversed(parts):
+        result = {part: result}
+    return result
+
+
+class JsonDocument:
+    """A JSON object stored in one file, shared safely between threads and processes."""
+
+    def __init__(self, path: Path, *, mode: int | None = None) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self._lock = FileLock(str(self.path.with_name(f".{self.path.name}.lock")), timeout=LOCK_TIMEOUT_SECONDS)
+
+    def read(self) -> dict[str, Any]:
+        data = read_json(self.path, default={})
+        if not isinstance(data, dict):
+            log.error("JSON document is not an object; ignoring it", extra={"path": str(self.path)})
+            return {}
+        return data
+
+    def mutate(self, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+        """Read the latest content under the lock, apply ``change`` and write it back atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            data = self.read()
+            result = change(data)
+            if result is not None:
+                data = result
+            atomic_write_json(self.path, data, mode=self.mode)
+            return data
+
+    def update(self, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Deep-merge ``patch`` into the stored object; unrelated sections are left untouched."""
+        return self.mutate(lambda data: deep_merge(data, patch))
