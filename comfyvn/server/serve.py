@@ -24,7 +24,15 @@ class PortInUse(OSError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling WebSocket clients goodbye before connections are closed."""
+    """uvicorn's server, telling WebSocket clients goodbye before connections are closed.
+
+    A SIGINT/SIGTERM stops the server gracefully and the process then exits normally (uvicorn
+    would re-raise the signal afterwards, which turns a clean stop into a traceback).
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
     async def shutdown(self, sockets: Any = None) -> None:
         from comfyvn.server.app import before_shutdown
