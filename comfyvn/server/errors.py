@@ -72,9 +72,9 @@ def request_id_of(request: Request) -> str:
 
 def error_response(request: Request, status: int, code: str, message: str,
                    details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = request_id_of(request)
-    merged_headers = {"X-Request-ID": rid, **(headers or {})} if rid else headers
-    return JSONResponse(envelope(status, code, message, rid, details), status_code=status, headers=merged_headers)
+    # The X-Request-ID header is added by RequestMiddleware to every answer.
+    return JSONResponse(envelope(status, code, message, request_id_of(request), details), status_code=status,
+                        headers=headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
