@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "modder": {
         "history_size": 500,
         "ws_queue_size": 1024,
+        "ws_heartbeat_seconds": 20.0,
         "webhooks": {"allow": [], "max_attempts": 4, "backoff_seconds": 0.5, "timeout_seconds": 10.0},
     },
 }

@@ -83,10 +83,11 @@ def create_app(*, require_token: bool | None = None, configure_logging: bool = T
     plugins.reset()
     feature_flags.refresh_cache()
     services = build_services()
-    broadcasters = {
-        "jobs": Broadcaster("jobs", queue_size=int(services.settings.get("modder.ws_queue_size"))),
-        "modder": Broadcaster("modder", queue_size=int(services.settings.get("modder.ws_queue_size"))),
+    stream_options = {
+        "queue_size": int(services.settings.get("modder.ws_queue_size")),
+        "heartbeat_interval": float(services.settings.get("modder.ws_heartbeat_seconds")),
     }
+    broadcasters = {name: Broadcaster(name, **stream_options) for name in ("jobs", "modder")}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
