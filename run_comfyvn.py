@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="ASGI app to serve, as module:attribute (default comfyvn.server.app:create_app)")
     parser.add_argument("--uvicorn-factory", action="store_true", help="--uvicorn-app names a factory function")
     parser.add_argument("--setup-only", action="store_true", help="prepare .venv and exit")
+    parser.add_argument("--dev", action="store_true", help="also install the developer tools (test suite)")
     return parser.parse_args(argv)
 
 
@@ -72,13 +74,28 @@ def venv_python() -> Path:
 
 
 def wanted_extras(args: argparse.Namespace) -> list[str]:
-    return ["gui"] if has_display() and not args.server_only else []
+    extras = ["gui"] if has_display() and not args.server_only else []
+    if args.dev:
+        extras.append("dev")
+    return extras
 
 
-def install_stamp(extras: list[str]) -> str:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
-    digest.update(",".join(sorted(extras)).encode())
-    return digest.hexdigest()
+def project_digest() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def read_stamp() -> dict:
+    """What the last install put into .venv: the pyproject digest and the extras."""
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def install_needed(extras: list[str]) -> bool:
+    stamp = read_stamp()
+    return stamp.get("pyproject") != project_digest() or not set(extras) <= set(stamp.get("extras", []))
 
 
 def running_in_venv() -> bool:
@@ -116,21 +133,25 @@ def create_venv() -> None:
 
 
 def install(extras: list[str]) -> None:
-    python = str(venv_python())
-    stamp = install_stamp(extras)
-    if STAMP.exists() and STAMP.read_text().strip() == stamp:
+    """Install ComfyVN into .venv unless the last install already covers ``extras``."""
+    if not install_needed(extras):
         return
+    python = str(venv_python())
+    extras = sorted(set(extras) | set(read_stamp().get("extras", [])))
     print("Installing ComfyVN and its requirements into .venv (the first run takes a minute) ...", flush=True)
     subprocess.run([python, "-m", "pip", "install", "--upgrade", "pip"], check=True)
-    target = f".[{','.join(extras)}]" if extras else "."
-    result = subprocess.run([python, "-m", "pip", "install", "-e", target], cwd=ROOT)
-    if result.returncode != 0 and extras:
-        print(f"Installing the extras {extras} failed; installing ComfyVN without them.", flush=True)
-        stamp = install_stamp([])
-        result = subprocess.run([python, "-m", "pip", "install", "-e", "."], cwd=ROOT)
+    result = subprocess.run([python, "-m", "pip", "install", "-e", _target(extras)], cwd=ROOT)
+    if result.returncode != 0 and "gui" in extras:
+        extras = [e for e in extras if e != "gui"]
+        print("Installing the Studio's GUI extra failed; continuing without it (server only).", flush=True)
+        result = subprocess.run([python, "-m", "pip", "install", "-e", _target(extras)], cwd=ROOT)
     if result.returncode != 0:
         sys.exit("Installing ComfyVN failed; see pip's message above. Check the network connection to PyPI.")
-    STAMP.write_text(stamp + "\n")
+    STAMP.write_text(json.dumps({"pyproject": project_digest(), "extras": extras}) + "\n")
+
+
+def _target(extras: list[str]) -> str:
+    return f".[{','.join(extras)}]" if extras else "."
 
 
 def launch(args: argparse.Namespace) -> int:

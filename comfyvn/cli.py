@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -89,13 +90,13 @@ def paths(
     found = runtime_paths.ensure_dirs() if ensure else runtime_paths.all_paths()
     table = Table("kind", "path")
     for kind, path in found.items():
-        table.add_row(kind, str(path))
+        table.add_row(kind, escape(str(path)))
     out.print(table)
     if legacy_links:
         problems = 0
         for result in runtime_paths.legacy_links(Path(legacy_links)):
             style = {"created": "green", "conflict": "yellow", "unsupported": "yellow"}.get(result.status, "dim")
-            out.print(f"[{style}]{result.status}[/]: {result.message}")
+            out.print(f"[{style}]{result.status}[/]: {escape(result.message)}")
             problems += result.status == "conflict"
         if problems:
             raise typer.Exit(1)
@@ -118,7 +119,7 @@ def base_url() -> None:
     from comfyvn.config.baseurl_authority import resolve
 
     found = resolve()
-    out.print(f"{found.url}  [dim](from {found.source})[/]")
+    out.print(f"{escape(found.url)}  [dim](from {escape(found.source)})[/]")
 
 
 @app.command()
@@ -210,7 +211,7 @@ def settings_set(key: str, value: str = typer.Argument(..., help="A JSON value (
     except ValueError:
         parsed = value
     SettingsManager().set(key, parsed)
-    out.print(f"{key} = {json.dumps(parsed)}")
+    out.print(f"{key} = {json.dumps(parsed)}", markup=False)
 
 
 # -- jobs ----------------------------------------------------------------------------------------
@@ -259,16 +260,17 @@ def jobs_run(
         except ValueError:
             params[key] = raw
     manager = _job_manager()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[message]}"),
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[message]}", markup=False),
                   TimeElapsedColumn(), console=err, transient=False) as progress:
-        task = progress.add_task(kind, total=1.0, message="")
+        task = progress.add_task(escape(kind), total=1.0, message="")
 
         def on_update(update: dict[str, Any]) -> None:
             if update["type"] == "job":
                 job = update["job"]
                 progress.update(task, completed=job["progress"] or 0.0, message=job["message"] or "")
             elif update["type"] == "log":
-                progress.console.print(f"[dim]{update['line']}[/]")
+                progress.console.print(f"[dim]{escape(update['line'])}[/]")
 
         manager.add_listener(on_update)
         job = manager.run_inline(kind, params)
@@ -286,7 +288,8 @@ def jobs_list(state: Optional[str] = typer.Option(None), limit: int = typer.Opti
     table = Table("id", "kind", "state", "progress", "message")
     for job in manager.list(state=state, limit=limit):
         progress = "" if job["progress"] is None else f"{job['progress']:.0%}"
-        table.add_row(job["id"][:12], job["kind"], job["state"], progress, job["error"] or job["message"])
+        table.add_row(job["id"][:12], escape(job["kind"]), job["state"], progress,
+                      escape(job["error"] or job["message"] or ""))
     out.print(table)
 
 
@@ -327,11 +330,11 @@ def main() -> None:
         try:
             setup_logging(console=True, run_log=True)
         except OSError as exc:
-            err.print(f"[yellow]warning:[/] cannot write logs ({exc}); continuing without a log file")
+            err.print(f"[yellow]warning:[/] cannot write logs ({escape(str(exc))}); continuing without a log file")
     try:
         app()
     except ComfyVNError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}")
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
         sys.exit(1)
 
 

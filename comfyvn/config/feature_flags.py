@@ -43,7 +43,7 @@ class UnknownFlag(NotFound):
 _lock = threading.Lock()
 # (path, file signature, plugin generation, values): a change of the file by another process or of
 # the loaded plugins invalidates the cache.
-_cache: tuple[Path, tuple[int, int] | None, int, dict[str, bool]] | None = None
+_cache: tuple[Path, tuple[int, ...] | None, int, dict[str, bool]] | None = None
 
 
 def config_path() -> Path:
@@ -57,12 +57,14 @@ def declared() -> dict[str, Flag]:
     return plugins.flags()
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def _signature(path: Path) -> tuple[int, ...] | None:
     try:
         stat = path.stat()
     except FileNotFoundError:
         return None
-    return (stat.st_mtime_ns, stat.st_size)
+    # The inode changes on every atomic replace, so a same-size rewrite is noticed even where
+    # mtimes are coarse (HFS+, FAT, network shares).
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns)
 
 
 def _stored() -> dict[str, bool]:

@@ -266,9 +266,10 @@ class JobManager:
     def _recover(self) -> None:
         kinds = self._kinds()
         with self._cond:
-            for data in self.store.active():
+            # oldest first, so re-queued jobs keep FIFO order among equal priorities
+            for data in sorted(self.store.active(), key=lambda d: d["created_at"]):
                 job = Job.from_dict(data)
-                if job.state == RUNNING and _alive_elsewhere(job.worker_pid):
+                if job.state == RUNNING and _alive_elsewhere(job.worker_pid, job.started_at):
                     continue  # a CLI run in another process owns it
                 if job.state == RUNNING:
                     job.state, job.error, job.finished_at = FAILED, INTERRUPTED_REASON, time.time()
@@ -365,8 +366,11 @@ class JobManager:
         return self.store.logs(job_id, offset=offset, limit=limit)
 
     def counts(self) -> dict[str, int]:
+        """Jobs per state: active ones from memory, finished ones from the history."""
+        self._flush()
+        stored = self.store.counts()
+        counts = {state: stored.get(state, 0) if state in FINISHED else 0 for state in STATES}
         with self._cond:
-            counts = {state: 0 for state in STATES}
             for job in self._jobs.values():
                 counts[job.state] += 1
         return counts
@@ -645,8 +649,16 @@ class JobManager:
         return self.get(job.id)
 
 
-def _alive_elsewhere(pid: int | None) -> bool:
-    return bool(pid) and pid != os.getpid() and psutil.pid_exists(pid)
+def _alive_elsewhere(pid: int | None, started_at: float | None) -> bool:
+    """True when another live process (a CLI run) owns a running job. A process that started
+    after the job did merely reuses the pid of a dead owner."""
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= (started_at or 0) + 1
+    except psutil.Error:
+        return False
 
 
 def _describe(exc: BaseException) -> str:
@@ -669,8 +681,23 @@ def _event_payload(event: str, job: dict[str, Any]) -> tuple[str, dict[str, Any]
     return event, {**base, "state": job["state"], "error": job["error"], "duration_sec": duration}
 
 
+def _exit_with_parent() -> None:
+    """End this job process when the process that started it dies (e.g. a crashed server), so
+    a job recovered as interrupted is not still running unseen."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns once the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="comfyvn-job-parent-watch", daemon=True).start()
+
+
 def _child_main(handler_path: str, job_id: str, params: Any, conn: Any) -> None:
     """Entry point of a ``process`` job: runs the handler and reports over ``conn``."""
+    _exit_with_parent()
     ctx = JobContext(
         job_id,
         params,

@@ -19,6 +19,7 @@ Module-level :func:`emit`, :func:`subscribe` and :func:`history` use the process
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
 import threading
 import time
@@ -88,8 +89,11 @@ class HookBus:
     ) -> None:
         self._specs = specs
         self._lock = threading.Lock()
-        self._exact: dict[str, tuple[Listener, ...]] = {}
-        self._patterns: tuple[tuple[str, Listener], ...] = ()
+        # Every subscription is its own entry, numbered so listeners run in subscription order and
+        # an unsubscribe removes exactly its own entry (never another subscription of the same callback).
+        self._seq = itertools.count()
+        self._exact: dict[str, tuple[tuple[int, Listener], ...]] = {}
+        self._patterns: tuple[tuple[int, str, Listener], ...] = ()
         self._resolved: dict[str, tuple[Listener, ...]] = {}
         self._history: deque[Envelope] = deque(maxlen=history_size)
         self.emitted = 0
@@ -114,24 +118,19 @@ class HookBus:
         if not _is_pattern(event):
             self.spec(event)  # a typo in a subscription is as wrong as one in an emit
         with self._lock:
+            seq = next(self._seq)
             if _is_pattern(event):
-                self._patterns = (*self._patterns, (event, callback))
+                self._patterns = (*self._patterns, (seq, event, callback))
             else:
-                self._exact[event] = (*self._exact.get(event, ()), callback)
+                self._exact[event] = (*self._exact.get(event, ()), (seq, callback))
             self._resolved = {}
 
         def unsubscribe() -> None:
             with self._lock:
                 if _is_pattern(event):
-                    entries = list(self._patterns)
-                    if (event, callback) in entries:
-                        entries.remove((event, callback))
-                    self._patterns = tuple(entries)
+                    self._patterns = tuple(e for e in self._patterns if e[0] != seq)
                 else:
-                    listeners = list(self._exact.get(event, ()))
-                    if callback in listeners:
-                        listeners.remove(callback)
-                    self._exact[event] = tuple(listeners)
+                    self._exact[event] = tuple(e for e in self._exact.get(event, ()) if e[0] != seq)
                 self._resolved = {}
 
         return unsubscribe
@@ -143,8 +142,8 @@ class HookBus:
         resolved = self._resolved.get(event)
         if resolved is None:
             with self._lock:
-                matched = [cb for pattern, cb in self._patterns if fnmatch.fnmatchcase(event, pattern)]
-                resolved = (*self._exact.get(event, ()), *matched)
+                matched = [(seq, cb) for seq, pattern, cb in self._patterns if fnmatch.fnmatchcase(event, pattern)]
+                resolved = tuple(cb for _, cb in sorted([*self._exact.get(event, ()), *matched], key=lambda e: e[0]))
                 self._resolved[event] = resolved
         return resolved
 

@@ -70,8 +70,9 @@ def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:
 def read_json(path: Path, default: Any = None) -> Any:
     """Read a JSON file; a missing file gives ``default``.
 
-    A file that does not parse is renamed aside (``<name>.corrupt-<unix time>``) and logged, then
-    ``default`` is returned: the user's data is kept for inspection and the product keeps working.
+    A file that does not parse is renamed aside (``<name>.corrupt-<unix time>``, plus ``-<n>`` if
+    that name is taken) and logged, then ``default`` is returned: the user's data is kept for
+    inspection and the product keeps working.
     """
     path = Path(path)
     try:
@@ -81,8 +82,16 @@ def read_json(path: Path, default: Any = None) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        os.replace(path, aside)
+        stamp = int(time.time())
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        counter = 0
+        while aside.exists():  # never overwrite an earlier corrupt copy
+            counter += 1
+            aside = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another reader moved it aside first
+            return copy.deepcopy(default)
         log.error(
             "Unreadable JSON file moved aside",
             extra={"path": str(path), "moved_to": str(aside), "error": str(exc)},

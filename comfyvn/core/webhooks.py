@@ -217,7 +217,8 @@ class WebhookService:
         return self.public(record)
 
     def deliveries(self, webhook_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        items = [d for d in self._log if webhook_id is None or d["webhook_id"] == webhook_id]
+        # list() copies the deque atomically: the server loop appends while handlers read
+        items = [d for d in list(self._log) if webhook_id is None or d["webhook_id"] == webhook_id]
         return items[-limit:]
 
     # -- delivery -------------------------------------------------------------------------------

@@ -113,10 +113,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("Unhandled error", extra={"path": request.url.path, "request_id": request_id_of(request)})
+    request_id = request_id_of(request)
+    log.exception("Unhandled error", extra={"path": request.url.path, "request_id": request_id})
+    # Starlette answers unhandled errors outside the user middleware, so the id header is set here.
     return error_response(
         request, 500, "internal_error",
         "internal server error; the server log has the details (search it for this request_id)",
+        headers={"X-Request-ID": request_id},
     )
 
 

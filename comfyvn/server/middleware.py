@@ -17,10 +17,6 @@ from comfyvn.server.errors import envelope
 log = logging.getLogger("comfyvn.server.access")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class RequestMiddleware:
     def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
         self.app = app
@@ -52,17 +48,28 @@ class RequestMiddleware:
             return
 
         received = 0
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A streamed body over the limit: answer 413 ourselves and tell the app the client
+            # went away, so it stops reading and nothing of the body is used.
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _TooLarge()
+                    rejected = True
+                    if "status" not in status_holder:
+                        status_holder["status"] = 413
+                        await self._too_large(send, request_id)
+                    return {"type": "http.disconnect"}
             return message
 
         async def send_with_id(message: Message) -> None:
+            if rejected:
+                return  # the 413 answer was already sent
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
@@ -71,10 +78,9 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_id)
-        except _TooLarge:
-            if "status" not in status_holder:
-                await self._too_large(send, request_id)
-                status_holder["status"] = 413
+        except Exception:
+            if not rejected:
+                raise
         self._log(scope, status_holder.get("status", 500), started, request_id)
 
     def _authorised(self, scope: Scope, headers: dict[str, str]) -> bool:

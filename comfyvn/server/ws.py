@@ -98,7 +98,8 @@ class Broadcaster:
             return
         text = encode(message)
         if threading.get_ident() == self._loop_thread:
-            self._fanout(topic, text)
+            # queued like messages from other threads, so none overtakes one published before it
+            self._loop.call_soon(self._fanout, topic, text)
         else:
             with contextlib.suppress(RuntimeError):  # loop already closed during shutdown
                 self._loop.call_soon_threadsafe(self._fanout, topic, text)
@@ -148,9 +149,15 @@ class Broadcaster:
         client = Client(websocket, self.queue_size)
         if setup is not None:
             setup(client)
-        for message in greeting() if greeting else []:
-            client.offer(encode(message))
+        # Join before the greeting is built: an update published meanwhile (from any thread) is
+        # queued for delivery after the greeting instead of being lost (see publish()).
         self.clients.add(client)
+        try:
+            for message in greeting() if greeting else []:
+                client.offer(encode(message))
+        except BaseException:
+            self.clients.discard(client)
+            raise
         client.task = asyncio.current_task()
         writer = client.writer = asyncio.create_task(self._writer(client))
         try:
