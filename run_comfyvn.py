@@ -163,6 +163,8 @@ def launch(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             sys.argv += ["--" + option.replace("_", "-"), str(value)]
+    if os.environ.get("COMFYVN_LEGACY_LINKS", "1") != "0":
+        sys.argv += ["--legacy-links", str(ROOT)]
     from comfyvn.cli import main
 
     main()

@@ -42,6 +42,11 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _plain(text: str) -> None:
+    """Print text as-is (no rich markup: paths and URLs may contain brackets)."""
+    out.print(text, markup=False, highlight=False)
+
+
 def _json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -70,7 +75,7 @@ def serve(
 
     try:
         run_server(host=host, port=port, app=app_path, factory=factory, reload=reload, log_level=log_level,
-                   echo=out.print)
+                   echo=_plain)
     except PortInUse as exc:
         _fail(str(exc))
 
@@ -148,15 +153,19 @@ def launch(
     server_reload: bool = typer.Option(False, "--server-reload", help="Auto-reload the server on code changes."),
     uvicorn_app: Optional[str] = typer.Option(None, envvar="COMFYVN_SERVER_APP", help="ASGI app import path."),
     uvicorn_factory: bool = typer.Option(False, "--uvicorn-factory", help="Treat --uvicorn-app as a factory."),
+    legacy_links: Optional[str] = typer.Option(None, metavar="DIR", help="Make logs/, cache/, data/workspaces and "
+                                               "data/settings links in DIR (run_comfyvn.py passes the checkout)."),
 ) -> None:
     """What run_comfyvn.py runs once set up: probe the machine, start the server, open the Studio."""
+    from pathlib import Path
+
     from comfyvn.launcher import LaunchOptions, run
 
     code = run(LaunchOptions(
         server_only=server_only, server_host=server_host, server_port=server_port, server_url=server_url,
         no_server_autostart=no_server_autostart, server_reload=server_reload, uvicorn_app=uvicorn_app,
-        uvicorn_factory=uvicorn_factory,
-    ), echo=out.print)
+        uvicorn_factory=uvicorn_factory, legacy_links=Path(legacy_links) if legacy_links else None,
+    ), echo=_plain)
     raise typer.Exit(code)
 
 

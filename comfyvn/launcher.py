@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +38,7 @@ class LaunchOptions:
     server_reload: bool = False
     uvicorn_app: str | None = None
     uvicorn_factory: bool = False
+    legacy_links: Path | None = None  # make logs/, cache/, data/... links in this folder
 
 
 @dataclass
@@ -183,8 +185,17 @@ def wait_for_health(url: str, timeout: float = 30.0, process: subprocess.Popen[b
     return False
 
 
+def make_legacy_links(base: Path, echo: Echo) -> None:
+    """Links old guides expect in the checkout; only news and problems are printed."""
+    for result in runtime_paths.legacy_links(base):
+        if result.status in ("created", "relinked", "conflict", "unsupported"):
+            echo(f"legacy link {result.status}: {result.message}")
+
+
 def run(opts: LaunchOptions, echo: Echo = print) -> int:
     settings = SettingsManager()
+    if opts.legacy_links is not None:
+        make_legacy_links(opts.legacy_links, echo)
     host = opts.server_host or str(settings.get("server.host"))
     port = opts.server_port if opts.server_port is not None else int(settings.get("server.port"))
     autostart = not opts.no_server_autostart and os.environ.get("COMFYVN_SERVER_AUTOSTART", "1") != "0"

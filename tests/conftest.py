@@ -23,6 +23,7 @@ def runtime_root(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "runtime"
     monkeypatch.setenv("COMFYVN_RUNTIME_ROOT", str(root))
     monkeypatch.setenv("COMFYVN_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("COMFYVN_LEGACY_LINKS", "0")  # launcher runs must not link into the checkout
     plugins.reset()
     feature_flags._cache = None
     modder_hooks.reset()

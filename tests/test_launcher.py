@@ -215,3 +215,43 @@ def test_launcher_uses_the_next_port_when_the_asked_one_is_taken(server_env, run
             output = process.communicate(timeout=30)[0]
     assert f"port {busy} is used by another program" in output
     assert process.returncode == 0
+
+
+def test_launcher_makes_legacy_links_and_reports_conflicts(runtime_root, tmp_path):
+    checkout = tmp_path / "checkout"
+    (checkout / "cache").mkdir(parents=True)
+    (checkout / "cache" / "mine.txt").write_text("keep")
+    said: list[str] = []
+    launcher.make_legacy_links(checkout, said.append)
+    assert (checkout / "logs").resolve() == (runtime_root / "logs").resolve()
+    assert (checkout / "data" / "workspaces").resolve() == (runtime_root / "data" / "workspaces").resolve()
+    assert any("legacy link created" in line and "logs" in line for line in said)
+    assert any("legacy link conflict" in line and "cache" in line for line in said)
+    assert (checkout / "cache" / "mine.txt").read_text() == "keep"
+    said.clear()
+    launcher.make_legacy_links(checkout, said.append)
+    assert all("created" not in line for line in said)  # second start: only the conflict again
+
+
+def test_dangling_legacy_link_is_repointed(runtime_root, tmp_path):
+    from comfyvn.config import runtime_paths
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "logs").symlink_to(tmp_path / "gone", target_is_directory=True)
+    results = {r.link.name: r for r in runtime_paths.legacy_links(checkout)}
+    assert results["logs"].status == "relinked"
+    assert (checkout / "logs").resolve() == (runtime_root / "logs").resolve()
+
+
+@pytest.mark.slow
+def test_launch_command_makes_links_in_the_given_folder(server_env, runtime_root, tmp_path):
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    port = find_open_port("127.0.0.1", 0)
+    server = ProcessServer(server_env, port=port, command=[
+        sys.executable, "-m", "comfyvn", "launch", "--server-only", "--server-port", str(port),
+        "--legacy-links", str(checkout)]).start()
+    assert server.stop() == 0
+    assert (checkout / "logs").is_symlink() and (checkout / "data" / "settings").is_symlink()
+    assert "legacy link created" in server.output

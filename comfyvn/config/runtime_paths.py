@@ -89,7 +89,7 @@ def ensure_dirs() -> dict[str, Path]:
 class LinkResult:
     link: Path
     target: Path
-    status: str  # "created", "exists", "same-place", "conflict", "unsupported"
+    status: str  # "created", "relinked", "exists", "same-place", "conflict", "unsupported"
     message: str
 
 
@@ -113,6 +113,10 @@ def legacy_links(base: Path) -> list[LinkResult]:
 
 def _link(link: Path, target: Path) -> LinkResult:
     target.mkdir(parents=True, exist_ok=True)
+    relinked = False
+    if link.is_symlink() and not link.exists():  # dangling: it holds nothing, point it here
+        link.unlink()
+        relinked = True
     if link.is_symlink():
         if link.resolve() == target.resolve():
             return LinkResult(link, target, "exists", f"{link} already points at {target}")
@@ -132,4 +136,6 @@ def _link(link: Path, target: Path) -> LinkResult:
         link.symlink_to(target, target_is_directory=True)
     except OSError as exc:  # e.g. Windows without the symlink privilege
         return LinkResult(link, target, "unsupported", f"could not link {link} -> {target}: {exc.strerror}")
+    if relinked:
+        return LinkResult(link, target, "relinked", f"relinked {link} -> {target} (its old target was gone)")
     return LinkResult(link, target, "created", f"linked {link} -> {target}")
