@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import importlib
 import inspect
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -29,141 +27,36 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import psutil
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from comfyvn.core.errors import ComfyVNError, Conflict, InvalidInput, NotFound
+from comfyvn.core.job_process import run_in_process
 from comfyvn.core.job_store import JobStore
+from comfyvn.core.job_types import (  # noqa: F401  (re-exported: the public home of job types)
+    CANCELLED,
+    DELAYED,
+    FAILED,
+    FINISHED,
+    INTERRUPTED_REASON,
+    PROGRESS_INTERVAL,
+    QUEUED,
+    RUNNING,
+    STATES,
+    SUCCEEDED,
+    Job,
+    JobCancelled,
+    JobContext,
+    JobKind,
+    UnknownJobKind,
+    describe,
+    resolve_handler,
+)
 
 log = logging.getLogger(__name__)
-
-QUEUED, DELAYED, RUNNING = "queued", "delayed", "running"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-STATES = (QUEUED, DELAYED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
-PROGRESS_INTERVAL = 0.1  # seconds between progress notifications of one job
-INTERRUPTED_REASON = "interrupted: the server stopped while this job was running"
-
-
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    handler: Callable[[JobContext], Any] | str  # a callable or "package.module:function"
-    description: str
-    isolation: Literal["thread", "process"] = "thread"
-    params: type[BaseModel] | None = None
-    owner: str = ""
-
-    def resolve(self) -> Callable[[JobContext], Any]:
-        return resolve_handler(self.handler)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "isolation": self.isolation,
-            "owner": self.owner,
-            "params_schema": self.params.model_json_schema() if self.params else None,
-        }
-
-
-def resolve_handler(handler: Callable[..., Any] | str) -> Callable[..., Any]:
-    if callable(handler):
-        return handler
-    module_name, _, attr = handler.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-class JobCancelled(Exception):
-    """Raised inside a handler when its job was killed."""
-
-
-class UnknownJobKind(InvalidInput):
-    code = "unknown_job_kind"
-
-
-class JobContext:
-    """What a handler sees: its parameters, a cancel check, progress and log reporting."""
-
-    def __init__(
-        self,
-        job_id: str,
-        params: Any,
-        *,
-        on_progress: Callable[[float | None, str | None], None],
-        on_log: Callable[[str], None],
-        cancel_event: threading.Event | None = None,
-    ) -> None:
-        self.job_id = job_id
-        self.params = params
-        self._on_progress = on_progress
-        self._on_log = on_log
-        self._cancel = cancel_event or threading.Event()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def check_cancelled(self) -> None:
-        if self._cancel.is_set():
-            raise JobCancelled()
-
-    def progress(self, fraction: float | None, message: str | None = None) -> None:
-        """Report progress (0..1, or None for unknown) and stop here if the job was killed."""
-        self.check_cancelled()
-        if fraction is not None:
-            fraction = min(1.0, max(0.0, float(fraction)))
-        self._on_progress(fraction, message)
-
-    def log(self, line: str) -> None:
-        self._on_log(str(line))
-
-
-@dataclass
-class Job:
-    id: str
-    kind: str
-    params: Any
-    state: str
-    priority: int = 0
-    progress: float | None = 0.0
-    message: str = ""
-    result: Any = None
-    error: str | None = None
-    created_at: float = field(default_factory=time.time)
-    run_at: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    cancel_requested: bool = False
-    worker_pid: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "params": self.params,
-            "state": self.state,
-            "priority": self.priority,
-            "progress": self.progress,
-            "message": self.message,
-            "result": self.result,
-            "error": self.error,
-            "created_at": self.created_at,
-            "run_at": self.run_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "cancel_requested": self.cancel_requested,
-            "worker_pid": self.worker_pid,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 Update = dict[str, Any]
 UpdateListener = Callable[[Update], None]
@@ -498,7 +391,7 @@ class JobManager:
             self._complete(entry, CANCELLED, message="cancelled")
             return
         except Exception as exc:
-            self._complete(entry, FAILED, error=_describe(exc), trace=traceback.format_exc())
+            self._complete(entry, FAILED, error=describe(exc), trace=traceback.format_exc())
             return
         if entry.cancel.is_set():
             self._complete(entry, CANCELLED, message="cancelled (finished after the kill; result discarded)")
@@ -535,54 +428,16 @@ class JobManager:
     def _run_process(self, entry: _Running, kind: JobKind) -> Any:
         if not isinstance(kind.handler, str):
             raise ComfyVNError(f"job kind '{kind.name}' runs in a process and needs an import path handler")
-        mp = multiprocessing.get_context("spawn")
-        receiver, sender = mp.Pipe(duplex=False)
-        process = mp.Process(
-            target=_child_main, args=(kind.handler, entry.job.id, entry.job.params, sender), daemon=True
+
+        def started(process: Any) -> None:
+            with self._cond:
+                entry.process = process
+
+        return run_in_process(
+            kind.handler, entry.job.id, entry.job.params, cancel=entry.cancel,
+            on_progress=lambda fraction, message: self._progress(entry, fraction, message),
+            on_log=lambda line: self._append_log(entry, line), on_start=started,
         )
-        with self._cond:
-            entry.process = process
-        process.start()
-        sender.close()
-        if entry.cancel.is_set():
-            process.terminate()
-        outcome: tuple[str, Any] | None = None
-        try:
-            while outcome is None:
-                if receiver.poll(0.05):
-                    try:
-                        message = receiver.recv()
-                    except EOFError:
-                        break
-                    tag = message[0]
-                    if tag == "progress":
-                        if not entry.cancel.is_set():
-                            self._progress(entry, message[1], message[2])
-                    elif tag == "log":
-                        self._append_log(entry, message[1])
-                    else:
-                        outcome = (tag, message[1:])
-                elif not process.is_alive():
-                    break
-                if entry.cancel.is_set() and process.is_alive():
-                    process.terminate()
-            process.join(2.0)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        finally:
-            receiver.close()
-        if entry.cancel.is_set():
-            raise JobCancelled()
-        if outcome is None:
-            raise ComfyVNError(f"the job process exited unexpectedly (exit code {process.exitcode})")
-        tag, values = outcome
-        if tag == "result":
-            return values[0]
-        if tag == "cancelled":
-            raise JobCancelled()
-        self._append_log(entry, values[1])
-        raise ComfyVNError(values[0])
 
     def _progress(self, entry: _Running, fraction: float | None, message: str | None) -> None:
         with self._cond:
@@ -661,12 +516,6 @@ def _alive_elsewhere(pid: int | None, started_at: float | None) -> bool:
         return False
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ComfyVNError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _event_payload(event: str, job: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     base = {"job_id": job["id"], "kind": job["kind"]}
     if event == "on_job_submitted":
@@ -679,40 +528,3 @@ def _event_payload(event: str, job: dict[str, Any]) -> tuple[str, dict[str, Any]
     if job["started_at"] and job["finished_at"]:
         duration = round(job["finished_at"] - job["started_at"], 6)
     return event, {**base, "state": job["state"], "error": job["error"], "duration_sec": duration}
-
-
-def _exit_with_parent() -> None:
-    """End this job process when the process that started it dies (e.g. a crashed server), so
-    a job recovered as interrupted is not still running unseen."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()  # returns once the parent is gone
-        os._exit(1)
-
-    threading.Thread(target=watch, name="comfyvn-job-parent-watch", daemon=True).start()
-
-
-def _child_main(handler_path: str, job_id: str, params: Any, conn: Any) -> None:
-    """Entry point of a ``process`` job: runs the handler and reports over ``conn``."""
-    _exit_with_parent()
-    ctx = JobContext(
-        job_id,
-        params,
-        on_progress=lambda fraction, message: conn.send(("progress", fraction, message)),
-        on_log=lambda line: conn.send(("log", line)),
-    )
-    try:
-        result = resolve_handler(handler_path)(ctx)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-        json.dumps(result)
-        conn.send(("result", result))
-    except JobCancelled:
-        conn.send(("cancelled",))
-    except Exception as exc:
-        conn.send(("error", _describe(exc), traceback.format_exc()))
-    finally:
-        conn.close()

@@ -7,7 +7,6 @@ import contextlib
 import json
 import signal
 import time
-from typing import Any
 
 import httpx
 import psutil
