@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from comfyvn import __version__
 from comfyvn.config.settings import SettingsManager
@@ -21,7 +20,6 @@ class Services:
     webhooks: WebhookService
     started_at: float = field(default_factory=time.time)
     version: str = __version__
-    extra: dict[str, Any] = field(default_factory=dict)  # domain services added at start-up
 
     @property
     def uptime(self) -> float:

@@ -82,13 +82,11 @@ class Broadcaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._closing = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's event loop (call from a coroutine running on it)."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._closing = False
         self._heartbeat_task = loop.create_task(self._heartbeats())
 
     # -- publishing -----------------------------------------------------------------------------
@@ -231,7 +229,6 @@ class Broadcaster:
 
     async def close_all(self, reason: str = "server shutting down") -> None:
         """Tell every client the server is going away, then close with 1001."""
-        self._closing = True
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             self._heartbeat_task = None
