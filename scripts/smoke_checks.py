@@ -10,23 +10,18 @@ its connection details; exit code 1 if any check fails.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfyvn.diagnostics.probes import checks, resolve_base, resolve_token  # noqa: E402
+from comfyvn.diagnostics.probes import checks, tool_target  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", help="server URL (default: the resolved ComfyVN base URL)")
-    parser.add_argument("--token", help="API token for servers bound beyond loopback (default: stored token)")
-    parser.add_argument("--timeout", type=float, default=5.0)
-    args = parser.parse_args()
-    base, source = resolve_base(args.base_url)
-    probes = checks(base, resolve_token(args.token), args.timeout)
+    target = tool_target(__doc__.splitlines()[0])
+    base, source = target.base, target.source
+    probes = checks(base, target.token, target.timeout)
     failed = [p for p in probes if not p.ok]
     for probe in probes:
         print(f"{'ok  ' if probe.ok else 'FAIL'} {probe.name} ({probe.duration_ms} ms): {probe.detail}")

@@ -8,23 +8,18 @@ Exit code 0 when both answer, 1 otherwise (with the connection details).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfyvn.diagnostics.probes import resolve_base, resolve_token, smoke  # noqa: E402
+from comfyvn.diagnostics.probes import smoke, tool_target  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", help="server URL (default: the resolved ComfyVN base URL)")
-    parser.add_argument("--token", help="API token for servers bound beyond loopback (default: stored token)")
-    parser.add_argument("--timeout", type=float, default=5.0)
-    args = parser.parse_args()
-    base, source = resolve_base(args.base_url)
-    probes = smoke(base, resolve_token(args.token), args.timeout)
+    target = tool_target(__doc__.splitlines()[0])
+    base, source = target.base, target.source
+    probes = smoke(base, target.token, target.timeout)
     for probe in probes:
         print(f"{'ok  ' if probe.ok else 'FAIL'} {probe.name}: {probe.detail}  [{probe.target}]")
     if not all(p.ok for p in probes):

@@ -9,23 +9,18 @@ Same as `comfyvn doctor`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from comfyvn.diagnostics.probes import run_doctor  # noqa: E402
+from comfyvn.diagnostics.probes import run_doctor, tool_target  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", help="server URL (default: the resolved ComfyVN base URL)")
-    parser.add_argument("--token", help="API token for servers bound beyond loopback (default: stored token)")
-    parser.add_argument("--timeout", type=float, default=5.0)
-    args = parser.parse_args()
-    report = run_doctor(args.base, token=args.token, timeout=args.timeout)
+    target = tool_target(__doc__.splitlines()[0], base_flag="--base")
+    report = run_doctor(target.base, token=target.token, timeout=target.timeout, source=target.source)
     print(json.dumps(report, indent=2, sort_keys=True))
     return 0 if report["ok"] else 1
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -163,6 +164,25 @@ def _folder_probe(kind: str, path: Path) -> Probe:
     return Probe(f"folder {kind}", writable, detail, str(path))
 
 
+@dataclass
+class ToolTarget:
+    base: str
+    source: str
+    token: str | None
+    timeout: float
+
+
+def tool_target(description: str, *, base_flag: str = "--base-url") -> ToolTarget:
+    """Parse the options the health tools share and resolve the server, token and timeout."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(base_flag, dest="base", help="server URL (default: the resolved ComfyVN base URL)")
+    parser.add_argument("--token", help="API token for servers bound beyond loopback (default: stored token)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per probe")
+    args = parser.parse_args()
+    base, source = resolve_base(args.base)
+    return ToolTarget(base, source, resolve_token(args.token), args.timeout)
+
+
 def resolve_base(base: str | None) -> tuple[str, str]:
     if base:
         return base.rstrip("/"), "argument"
@@ -204,8 +224,10 @@ def checks(base: str, token: str | None = None, timeout: float = 5.0) -> list[Pr
     return probes + asyncio.run(both())
 
 
-def run_doctor(base: str | None = None, *, token: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
-    url, source = resolve_base(base)
+def run_doctor(base: str | None = None, *, token: str | None = None, timeout: float = 5.0,
+               source: str | None = None) -> dict[str, Any]:
+    url, resolved_from = resolve_base(base)
+    source = source or resolved_from
     token = resolve_token(token)
     probes = checks(url, token, timeout) + local_probes()
     saved = read_json(baseurl_authority.runtime_state_path(), default={})
