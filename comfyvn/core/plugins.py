@@ -31,6 +31,14 @@ hookimpl = pluggy.HookimplMarker("comfyvn")
 CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.core.domain",
     "comfyvn.diagnostics.domain",
+    "comfyvn.scenario.domain",
+    "comfyvn.projects.domain",
+    "comfyvn.runtime.domain",
+    "comfyvn.presentation.domain",
+    "comfyvn.qa.playtest.domain",
+    "comfyvn.pov.domain",
+    "comfyvn.diffmerge.domain",
+    "comfyvn.battle.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -1,0 +1,12 @@
+"""The battle domain plugin: its flags, events and routes."""
+
+from __future__ import annotations
+
+from comfyvn.core.plugins import hookimpl
+
+PLUGIN_NAME = "battle"
+
+
+@hookimpl
+def comfyvn_routers():
+    return []

@@ -1,0 +1,12 @@
+"""The diffmerge domain plugin: its flags, events and routes."""
+
+from __future__ import annotations
+
+from comfyvn.core.plugins import hookimpl
+
+PLUGIN_NAME = "diffmerge"
+
+
+@hookimpl
+def comfyvn_routers():
+    return []

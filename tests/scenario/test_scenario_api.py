@@ -1,0 +1,136 @@
+"""/api/scenario/*: schema, validate, run/step, run/play, run/back, hook-bus events, bad input."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from comfyvn.config.settings import SettingsManager
+from comfyvn.core import modder_hooks
+from comfyvn.server.app import create_app
+from tests.conftest import assert_envelope
+from tests.support.scenes import sample_scene
+
+
+def step(client, **body):
+    response = client.post("/api/scenario/run/step", json={"scene": sample_scene(), **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_schema_endpoint(client):
+    schema = client.get("/api/scenario/schema").json()
+    assert schema["$schema"].endswith("2020-12/schema") and "Node" in schema["$defs"]
+
+
+def test_validate_accepts_bare_and_wrapped_scenes(client):
+    assert client.post("/api/scenario/validate", json=sample_scene()).json() == {
+        "valid": True, "errors": [], "warnings": []}
+    broken = sample_scene()
+    broken["nodes"][0]["choices"][0]["target"] = "nowhere"
+    report = client.post("/api/scenario/validate", json={"scene": broken}).json()
+    assert report["valid"] is False
+    assert report["errors"] == [{"path": "/nodes/0/choices/0/target", "code": "unknown_target",
+                                 "severity": "error", "message": "choice target 'nowhere' does not exist"}]
+
+
+def test_validate_reports_wrong_types_with_paths(client):
+    report = client.post("/api/scenario/validate", json={"id": 5, "start": "a", "nodes": "many"}).json()
+    assert {e["path"] for e in report["errors"]} == {"/id", "/nodes"}
+
+
+def test_a_run_from_start_to_end(client):
+    first = step(client, seed=5, pov="you")
+    assert first["node"]["id"] == "intro" and first["finished"] is False
+    assert first["node"]["lines"] == [{"kind": "say", "speaker": "mira", "text": "Hello!", "metadata": {}}]
+    assert [c["id"] for c in first["choices"]] == ["kind", "rude", "secret"]
+    second = step(client, state=first["state"], choice_id="secret")
+    assert second["node"]["id"] == "good" and second["finished"] is True and second["reason"] == "end"
+    assert second["choices"] == []
+    assert [t["via"] for t in second["state"]["trace"]] == ["start", "choice"]
+
+
+def test_steps_emit_hook_events(client):
+    seen = []
+    modder_hooks.subscribe("on_scene_enter", seen.append)
+    modder_hooks.subscribe("on_choice_render", seen.append)
+    first = step(client, seed=1, pov="mira")
+    step(client, state=first["state"], choice_id="kind")
+    events = [(e["event"], e["payload"]["node_id"]) for e in seen]
+    assert events == [("on_scene_enter", "intro"), ("on_choice_render", "intro"),
+                      ("on_scene_enter", "coin"), ("on_choice_render", "coin")]
+    assert [c["id"] for c in seen[1]["payload"]["choices"]] == ["kind", "rude"]
+    assert seen[2]["payload"] == {"scene_id": "sample", "node_id": "coin", "pov": "mira", "step": 1,
+                                  "finished": False}
+
+
+def test_same_seed_same_run_over_http(client):
+    def play(seed):
+        return client.post("/api/scenario/run/play", json={"scene": sample_scene(), "seed": seed}).json()
+
+    assert play(123)["state"] == play(123)["state"]
+    assert {play(s)["state"]["node"] for s in range(12)} == {"good", "bad"}
+
+
+def test_play_to_a_breakpoint_then_back(client):
+    body = {"scene": sample_scene(), "seed": 9, "choices": ["kind", "heads"], "breakpoints": ["check"]}
+    paused = client.post("/api/scenario/run/play", json=body).json()
+    assert paused["stopped"] == "breakpoint" and paused["node"]["id"] == "check"
+    assert paused["state"]["vars"]["items"] == ["coin"]
+    back = client.post("/api/scenario/run/back", json={"scene": sample_scene(), "state": paused["state"], "steps": 2})
+    assert back.status_code == 200
+    assert back.json()["node"]["id"] == "intro" and back.json()["state"]["vars"]["trust"] == 0
+    limited = client.post("/api/scenario/run/play", json={"scene": sample_scene(), "seed": 9, "max_steps": 1}).json()
+    assert limited["stopped"] == "max_steps"
+
+
+@pytest.mark.parametrize(("body", "code", "needle"), [
+    ({}, "invalid_input", "exactly one of"),
+    ({"scene": {"id": "x"}}, "invalid_scene", "start"),
+    ({"scene": {"id": "s", "start": "a", "nodes": [{"id": "a", "next": "zz"}]}}, "invalid_scene", "'zz'"),
+    ({"scene": {"id": "s", "start": "a", "nodes": [{"id": "a", "next": "b"}, {"id": "b", "next": "a"}]}},
+     "invalid_scene", "cycle without exit"),
+    ({"scene": sample_scene(), "choice_id": "kind"}, "invalid_input", "needs a state"),
+    ({"scene": sample_scene(), "seed": 1.5}, "validation_error", "seed"),
+    ({"scene": sample_scene(), "state": {"scene_id": "sample"}}, "invalid_input", "/state/node"),
+    ({"scene": sample_scene(), "state": {"scene_id": "other", "node": "intro", "rng": "0" * 16}},
+     "invalid_input", "belongs to scene 'other'"),
+    ({"scene": sample_scene(), "state": {"scene_id": "sample", "node": "gone", "rng": "0" * 16}},
+     "stale_state", "'gone'"),
+    ({"scene": sample_scene(), "state": {"scene_id": "sample", "node": "intro", "rng": "zz"}},
+     "invalid_input", "/state/rng"),
+])
+def test_bad_step_requests(client, body, code, needle):
+    error = assert_envelope(client.post("/api/scenario/run/step", json=body), 422, code)
+    assert needle in error["message"] or needle in str(error["details"])
+
+
+def test_unavailable_choice_names_the_offered_ones(client):
+    first = step(client, seed=1, pov="mira")
+    error = assert_envelope(client.post("/api/scenario/run/step", json={
+        "scene": sample_scene(), "state": first["state"], "choice_id": "secret"}), 422, "invalid_input")
+    assert error["details"]["available"] == ["kind", "rude"]
+
+
+def test_stepping_a_finished_run(client):
+    first = step(client, seed=1)
+    done = step(client, state=first["state"], choice_id="secret")
+    error = assert_envelope(client.post("/api/scenario/run/step", json={"scene": sample_scene(), "state": done["state"]}),
+                            422)
+    assert "already finished" in error["message"]
+
+
+def test_back_beyond_the_history(client):
+    first = step(client, seed=1)
+    error = assert_envelope(client.post("/api/scenario/run/back", json={
+        "scene": sample_scene(), "state": first["state"], "steps": 1}), 422)
+    assert error["details"]["available"] == 0
+
+
+def test_huge_scene_is_rejected_with_413(runtime_root):
+    SettingsManager().save({"server": {"max_body_bytes": 20_000}})
+    scene = sample_scene()
+    scene["nodes"][0]["text"] = "x" * 50_000
+    with TestClient(create_app(configure_logging=False)) as client:
+        assert_envelope(client.post("/api/scenario/validate", json=scene), 413, "payload_too_large")
+        assert_envelope(client.post("/api/scenario/run/step", json={"scene": scene}), 413, "payload_too_large")
