@@ -14,6 +14,7 @@ from rich.table import Table
 
 from comfyvn import __version__
 from comfyvn.core.errors import ComfyVNError
+from comfyvn.scenario import cli as scenario_cli
 
 app = typer.Typer(
     name="comfyvn",
@@ -32,6 +33,7 @@ app.add_typer(flags_app, name="flags")
 app.add_typer(settings_app, name="settings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(token_app, name="token")
+app.add_typer(scenario_cli.app, name="scenario")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
