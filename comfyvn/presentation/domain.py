@@ -1,4 +1,4 @@
-"""The presentation domain plugin: its flags, events and routes."""
+"""The presentation domain plugin: its routes (no flags, no events)."""
 
 from __future__ import annotations
 
@@ -9,4 +9,6 @@ PLUGIN_NAME = "presentation"
 
 @hookimpl
 def comfyvn_routers():
-    return []
+    from comfyvn.server.routes import presentation
+
+    return [presentation.router]

@@ -132,13 +132,15 @@ def test_file_deleted_falls_back_to_defaults():
 
 def test_refresh_cache_returns_the_effective_values(runtime_root):
     atomic_write_json(feature_flags.config_path(), {"features": {CORE_FLAG: True, "undeclared": True}})
-    assert feature_flags.refresh_cache() == {CORE_FLAG: True}
-    assert feature_flags.values() == {CORE_FLAG: True}
+    refreshed = feature_flags.refresh_cache()
+    assert refreshed[CORE_FLAG] is True and "undeclared" not in refreshed
+    assert feature_flags.values() == refreshed
+    assert set(refreshed) == set(feature_flags.declared())
 
 
 def test_malformed_features_section_is_ignored():
     atomic_write_json(feature_flags.config_path(), {"features": ["not", "an", "object"]})
-    assert feature_flags.values() == {CORE_FLAG: False}
+    assert feature_flags.values() == {name: flag.default for name, flag in feature_flags.declared().items()}
 
 
 def test_flags_changed_reaches_bus_subscribers():
