@@ -9,4 +9,6 @@ PLUGIN_NAME = "pov"
 
 @hookimpl
 def comfyvn_routers():
-    return []
+    from comfyvn.server.routes import pov
+
+    return [pov.router]

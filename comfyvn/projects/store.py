@@ -79,7 +79,7 @@ def _write(path: Path, obj: Any) -> str:
     return revision_of(dumps(obj).encode("utf-8"))  # exactly the bytes atomic_write_json wrote
 
 
-def _lock(project: str) -> FileLock:
+def project_lock(project: str) -> FileLock:
     """The per-project write lock (reentrant in one thread, exclusive across threads and processes).
     It lives outside the project folder so deleting the folder cannot pull it from under a writer."""
     path = runtime_paths.workspaces_dir() / ".locks" / f"{project}.lock"
@@ -191,7 +191,7 @@ class Collection:
             raise InvalidInput(f"a new {self.kind.name} needs an 'id' (letters, digits, '_', '.', '-')")
         item_id = check_id(data["id"], self.kind.name)
         path = self.path(require_project(project), item_id)
-        with _lock(project):
+        with project_lock(project):
             if path.exists():
                 raise Conflict(f"{self._what(project, item_id)} already exists: replace or patch it instead, "
                                "or pick another id", details={"kind": self.kind.name, "id": item_id})
@@ -217,7 +217,7 @@ class Collection:
     def _save(self, project: str, item_id: str, make: Callable[[dict[str, Any]], dict[str, Any]],
               expected_revision: str | None) -> dict[str, Any]:
         path = self.path(require_project(project), item_id)
-        with _lock(project):
+        with project_lock(project):
             got = _read(path)
             if got is None:
                 raise self._not_found(project, item_id)
@@ -234,7 +234,7 @@ class Collection:
     def delete(self, project: str, item_id: str, *, expected_revision: str | None = None,
                force: bool = False) -> dict[str, Any]:
         path = self.path(require_project(project), item_id)
-        with _lock(project):
+        with project_lock(project):
             got = _read(path)
             if got is None:
                 raise self._not_found(project, item_id)
@@ -325,7 +325,7 @@ def create_project(data: Any, *, exist_ok: bool = False) -> dict[str, Any]:
     stamp = now()
     obj = _parse_project({"name": project, **data, "created_at": stamp, "updated_at": stamp})[0].model_dump(mode="json")
     path = _project_file(project)
-    with _lock(project):
+    with project_lock(project):
         got = _read(path)
         if got is not None:
             if exist_ok:
@@ -344,7 +344,7 @@ def update_project(project: str, patch: Any, *, expected_revision: str | None = 
     _body_id("project", patch, project)
     require_project(project)
     path = _project_file(project)
-    with _lock(project):
+    with project_lock(project):
         got = _read(path)
         if got is None:
             raise NotFound(f"project {project!r} was not found", details={"kind": "project", "id": project})
@@ -368,7 +368,7 @@ def delete_project(project: str, *, force: bool = False, expected_revision: str 
     """Delete a project folder. One holding anything besides its record needs ``force``."""
     check_id(project, "project")
     root = project_dir(project)
-    with _lock(project):
+    with project_lock(project):
         got = _read(root / PROJECT_FILE)
         if got is None:
             raise NotFound(f"project {project!r} was not found", details={"kind": "project", "id": project})

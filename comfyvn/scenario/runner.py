@@ -117,6 +117,11 @@ class ScenarioRunner:
         """The choices offered at the current node."""
         return [c.choice for c in self._available(self._compiled(state.node), state)]
 
+    def settle(self, state: RunState) -> None:
+        """Recompute ``finished``/``reason`` for the current node, as entering it would (for a
+        state restored from a save, after the scene may have changed)."""
+        self._settle(self._compiled(state.node), state)
+
     def step(self, state: RunState, choice_id: str | None = None) -> RunState:
         """The state after one step (``state`` itself is left untouched)."""
         new = state.model_copy(deep=True)
@@ -226,7 +231,12 @@ class ScenarioRunner:
         state.trace.append(TraceEntry(step=state.step, node=target.node.id, via=via, choice=choice))
         if target.actions:
             logic.apply(target.actions, state.vars)
-        if target.end:
+        self._settle(target, state)
+
+    def _settle(self, node: _CompiledNode, state: RunState) -> None:
+        if node.end:
             state.finished, state.reason = True, "end"
-        elif not target.node.next and not self._available(target, state):
-            state.finished, state.reason = True, "no_choices" if target.node.choices else "dead_end"
+        elif not node.node.next and not self._available(node, state):
+            state.finished, state.reason = True, "no_choices" if node.node.choices else "dead_end"
+        else:
+            state.finished, state.reason = False, None
