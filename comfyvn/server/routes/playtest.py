@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr
 
-from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.qa.playtest import coverage, golden, harness
 from comfyvn.qa.playtest.domain import FLAG
-from comfyvn.scenario import service
-from comfyvn.server.routing import domain_router
+from comfyvn.server.routing import SceneRef, domain_router
 
 router = domain_router(prefix="/api/playtest", tags=["playtest"], flag=FLAG)
 
 
-class _SceneBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scene: dict[str, Any] | None = Field(default=None, description="The scene itself.")
-    scene_id: str | None = Field(default=None, description="A stored scene (with 'project').")
-    project: str = DEFAULT_PROJECT
+class _SceneBody(SceneRef):
     pov: str | None = Field(default=None, description="Point of view; defaults to the scene's.")
     variables: dict[str, Any] | None = Field(default=None, description="Initial variable overrides.")
-
-    def resolve(self):
-        return service.resolve_scene(self.scene, self.scene_id, self.project)
 
 
 class RunBody(_SceneBody):

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from comfyvn.presentation import planner
-from comfyvn.projects.paths import DEFAULT_PROJECT
-from comfyvn.server.routing import domain_router
+from comfyvn.server.routing import SceneRef, domain_router
 
 router = domain_router(prefix="/api/presentation", tags=["presentation"])
 
 
-class PlanBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scene: dict[str, Any] | None = Field(default=None, description="The scene itself.")
-    scene_id: str | None = Field(default=None, description="A stored scene (with 'project').")
-    project: str = DEFAULT_PROJECT
+class PlanBody(SceneRef):
     node_id: str | None = Field(default=None, description="Plan only this node (its entry stage is still exact).")
 
 

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from comfyvn.core.errors import InvalidInput
-from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.scenario import service
 from comfyvn.scenario.runner import ScenarioRunner
 from comfyvn.scenario.schema import load_schema
 from comfyvn.scenario.validate import validate
-from comfyvn.server.routing import domain_router
+from comfyvn.server.routing import SceneRef, domain_router
 
 router = domain_router(prefix="/api/scenario", tags=["scenario"])
 
 Seed = int | str
-
-
-class SceneRef(BaseModel):
-    scene: dict[str, Any] | None = Field(default=None, description="The scene itself.")
-    scene_id: str | None = Field(default=None, description="A stored scene (with 'project').")
-    project: str = DEFAULT_PROJECT
-
-    def resolve(self):
-        return service.resolve_scene(self.scene, self.scene_id, self.project)
 
 
 class StepBody(SceneRef):
