@@ -36,7 +36,7 @@ def resolve_scene(scene: dict[str, Any] | None = None, scene_id: str | None = No
         return load_valid(scene)
     from comfyvn.projects import store
 
-    return load_valid(store.get_scene(project or store.DEFAULT_PROJECT, scene_id).to_json())
+    return store.get_scene(project or store.DEFAULT_PROJECT, scene_id)  # validated by the store
 
 
 def _emit_entry(runner: ScenarioRunner, state: RunState) -> None:
