@@ -182,7 +182,7 @@ def parse_body(body: Any) -> tuple[SaveFields, dict[str, Any] | None]:
             raise _invalid(_problems(exc, "state."), "state") from None
         data |= {"vars": state.vars, "node_pointer": state.node, "seed": state.seed, "rng": state.rng,
                  "pov": state.pov, "step": state.step, "scene_id": state.scene_id,
-                 "trace": [t.model_dump() for t in state.trace], "history": [f.model_dump() for f in state.history]}
+                 "trace": [t.as_dict() for t in state.trace], "history": [f.as_dict() for f in state.history]}
     known = [*SaveFields.model_fields, "state", "scene", "title"]
     extras = sorted(set(data) - set(SaveFields.model_fields))
     if extras:

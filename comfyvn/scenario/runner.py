@@ -15,7 +15,7 @@ Same scene + seed + variables + POV + choices => same trace, on every platform.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,14 +28,22 @@ from comfyvn.scenario.rng import ALGORITHM, StoryRandom
 DEFAULT_HISTORY = 200
 
 
-class TraceEntry(BaseModel):
+# Trace entries and undo frames are plain dataclasses (pydantic validates and dumps them inside
+# RunState): one is made per step, and a pydantic model costs several times as much to build.
+
+@dataclass(slots=True)
+class TraceEntry:
     step: int
     node: str
-    via: str = Field(description="'start', 'next', 'choice' (requested) or 'random' (PRNG pick).")
+    via: str  # 'start', 'next', 'choice' (requested) or 'random' (PRNG pick)
     choice: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
-class Frame(BaseModel):
+
+@dataclass(slots=True)
+class Frame:
     """What undo restores: the state as it was before a step."""
 
     node: str
@@ -44,6 +52,9 @@ class Frame(BaseModel):
     step: int
     finished: bool
     reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class RunState(BaseModel):
@@ -66,6 +77,7 @@ class _CompiledChoice:
     conditions: tuple
     actions: tuple
     visible_to: frozenset[str]
+    offered: bool  # weight > 0 (a weight-0 choice is never offered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,21 @@ class _CompiledNode:
     node: Node
     actions: tuple
     choices: tuple[_CompiledChoice, ...]
+    by_id: dict[str, _CompiledChoice]
+    always_open: bool  # a choice with weight > 0, no conditions and no POV filter: never a dead end
     end: bool
+    lines: tuple
+
+
+def _compile(node: Node) -> _CompiledNode:
+    choices = tuple(
+        _CompiledChoice(c, logic.compile_conditions(c.conditions), logic.compile_actions(c.actions),
+                        frozenset(c.visible_to), c.weight > 0)
+        for c in node.choices
+    )
+    always_open = any(c.offered and not c.conditions and not c.visible_to for c in choices)
+    return _CompiledNode(node, logic.compile_actions(node.actions), choices, {c.choice.id: c for c in choices},
+                         always_open, node.is_end, tuple(node.lines()))
 
 
 class ScenarioRunner:
@@ -82,14 +108,7 @@ class ScenarioRunner:
     def __init__(self, scene: Scene, *, history_limit: int = DEFAULT_HISTORY) -> None:
         self.scene = scene
         self.history_limit = history_limit
-        self._nodes: dict[str, _CompiledNode] = {}
-        for node in scene.nodes:
-            choices = tuple(
-                _CompiledChoice(c, logic.compile_conditions(c.conditions), logic.compile_actions(c.actions),
-                                frozenset(c.visible_to))
-                for c in node.choices
-            )
-            self._nodes[node.id] = _CompiledNode(node, logic.compile_actions(node.actions), choices, node.is_end)
+        self._nodes: dict[str, _CompiledNode] = {node.id: _compile(node) for node in scene.nodes}
         if scene.start not in self._nodes:
             raise InvalidInput(f"scene {scene.id!r}: start node {scene.start!r} does not exist")
 
@@ -113,6 +132,10 @@ class ScenarioRunner:
     def node(self, state: RunState) -> Node:
         return self._compiled(state.node).node
 
+    def lines(self, state: RunState) -> tuple:
+        """The current node's lines in play order (``Node.lines()``, built once per runner)."""
+        return self._compiled(state.node).lines
+
     def choices(self, state: RunState) -> list[Choice]:
         """The choices offered at the current node."""
         return [c.choice for c in self._available(self._compiled(state.node), state)]
@@ -133,39 +156,47 @@ class ScenarioRunner:
         if state.finished:
             raise InvalidInput(f"the run already finished at node {state.node!r} ({state.reason})")
         current = self._compiled(state.node)
-        available = self._available(current, state)
-        if self.history_limit:
-            state.history.append(Frame(node=state.node, vars=logic.clone(state.vars), rng=state.rng,
-                                       step=state.step, finished=state.finished, reason=state.reason))
-            if len(state.history) > self.history_limit:
-                del state.history[0]
-        if available:
-            if choice_id is not None:
-                picked = next((c for c in available if c.choice.id == choice_id), None)
-                if picked is None:
-                    if self.history_limit:
-                        state.history.pop()
-                    offered = ", ".join(c.choice.id for c in available)
-                    raise InvalidInput(
-                        f"choice {choice_id!r} is not available at node {state.node!r} (offered: {offered})",
-                        details={"choice_id": choice_id, "node": state.node,
-                                 "available": [c.choice.id for c in available]},
-                    )
-                via = "choice"
-            else:
+        if choice_id is not None:
+            picked = current.by_id.get(choice_id)
+            if picked is None or not self._open(picked, state):
+                self._refuse(current, state, choice_id)
+            via = "choice"
+        else:
+            available = self._available(current, state)
+            if available:
                 rng = StoryRandom.from_state(state.rng)
                 picked = available[rng.weighted_index([c.choice.weight for c in available])]
-                state.rng = rng.state
-                via = "random"
-            logic.apply(picked.actions, state.vars)
-            self._enter(state, picked.choice.target, via, picked.choice.id)
+                rng_after = rng.state
+            else:
+                picked = None
+        self._remember(state)
+        if picked is None:
+            self._enter(state, current.node.next, "next", None)
             return
-        if choice_id is not None:
-            if self.history_limit:
-                state.history.pop()
+        if choice_id is None:
+            state.rng = rng_after
+            via = "random"
+        if picked.actions:
+            logic.apply(picked.actions, state.vars)
+        self._enter(state, picked.choice.target, via, picked.choice.id)
+
+    def _remember(self, state: RunState) -> None:
+        if self.history_limit:
+            history = state.history
+            history.append(Frame(state.node, logic.clone(state.vars), state.rng, state.step, state.finished,
+                                 state.reason))
+            if len(history) > self.history_limit:
+                del history[0]
+
+    def _refuse(self, current: _CompiledNode, state: RunState, choice_id: str) -> None:
+        offered = [c.choice.id for c in self._available(current, state)]
+        if not offered:
             raise InvalidInput(f"node {state.node!r} offers no choices; step without choice_id",
-                               details={"choice_id": choice_id, "node": state.node})
-        self._enter(state, current.node.next, "next", None)  # _enter ran; next exists or finished
+                               details={"choice_id": choice_id, "node": state.node, "available": []})
+        raise InvalidInput(
+            f"choice {choice_id!r} is not available at node {state.node!r} (offered: {', '.join(offered)})",
+            details={"choice_id": choice_id, "node": state.node, "available": offered},
+        )
 
     def back(self, state: RunState, steps: int = 1) -> RunState:
         """The state ``steps`` steps earlier (undo); the trace is cut back to match."""
@@ -212,23 +243,25 @@ class ScenarioRunner:
     def _available(self, node: _CompiledNode, state: RunState) -> list[_CompiledChoice]:
         if not node.choices or node.end:
             return []
-        pov = state.pov
-        variables = state.vars
-        return [
-            c for c in node.choices
-            if c.choice.weight > 0
-            and (pov is None or not c.visible_to or pov in c.visible_to)
-            and (not c.conditions or logic.holds(c.conditions, variables))
-        ]
+        return [c for c in node.choices if self._open(c, state)]
+
+    @staticmethod
+    def _open(c: _CompiledChoice, state: RunState) -> bool:
+        """Is this choice offered now: weight > 0, visible to the POV, conditions true."""
+        if not c.offered:
+            return False
+        if c.visible_to and state.pov is not None and state.pov not in c.visible_to:
+            return False
+        return not c.conditions or logic.holds(c.conditions, state.vars)
 
     def _enter(self, state: RunState, node_id: str | None, via: str, choice: str | None) -> None:
-        if via != "start":
-            state.step += 1
-        target = self._compiled(node_id) if node_id is not None else None
-        if target is None:  # pragma: no cover - callers only pass None after checking
+        if node_id is None:  # pragma: no cover - only a hand-made state gets here
             raise InvalidInput(f"node {state.node!r} has nowhere to go")
-        state.node = target.node.id
-        state.trace.append(TraceEntry(step=state.step, node=target.node.id, via=via, choice=choice))
+        target = self._compiled(node_id)
+        step = state.step + 1 if via != "start" else state.step
+        state.step = step
+        state.node = node_id
+        state.trace.append(TraceEntry(step, node_id, via, choice))
         if target.actions:
             logic.apply(target.actions, state.vars)
         self._settle(target, state)
@@ -236,7 +269,8 @@ class ScenarioRunner:
     def _settle(self, node: _CompiledNode, state: RunState) -> None:
         if node.end:
             state.finished, state.reason = True, "end"
-        elif not node.node.next and not self._available(node, state):
-            state.finished, state.reason = True, "no_choices" if node.node.choices else "dead_end"
+        elif node.node.next or node.always_open or any(self._open(c, state) for c in node.choices):
+            if state.finished:
+                state.finished, state.reason = False, None
         else:
-            state.finished, state.reason = False, None
+            state.finished, state.reason = True, "no_choices" if node.node.choices else "dead_end"

@@ -9,6 +9,7 @@ nodes, variables used but never declared, dead ends, choices that can never be o
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from comfyvn.scenario.models import LINE_KINDS, Node, Scene, gc_paused, parse_sc
 
 _BEAT_KINDS = LINE_KINDS | {"background", "show", "hide", "music", "sound", "wait", "transition"}
 MAX_TRAPPED_LISTED = 10
+_WHO = {"say": "speaker", "direction": "character", "show": "character", "hide": "character"}
 
 
 @dataclass
@@ -139,8 +141,8 @@ def _reachable(starts: list[str], edges: dict[str, list[str]]) -> set[str]:
 
 
 def _check_ids_and_targets(scene: Scene, index: dict[str, int], report: Report) -> None:
-    choice_ids: dict[str, str] = {}
-    beat_ids: dict[str, str] = {}
+    choice_ids: dict[str, tuple[int, str, int]] = {}
+    beat_ids: dict[str, tuple[int, int]] = {}
     for i, node in enumerate(scene.nodes):
         if node.next is not None and node.next not in index:
             report.error(pointer("nodes", i, "next"), f"next node {node.next!r} does not exist", "unknown_target")
@@ -150,24 +152,28 @@ def _check_ids_and_targets(scene: Scene, index: dict[str, int], report: Report) 
             report.warn(pointer("nodes", i, "choices"), f"{node.type} node {node.id!r} has no choices",
                         "no_choices")
         for j, choice in enumerate(node.choices):
-            here = f"/nodes/{i}/choices/{j}"
             if choice.id in choice_ids:
-                report.error(here + "/id", f"duplicate choice id {choice.id!r} (first at {choice_ids[choice.id]})",
-                             "duplicate_id")
+                first = pointer("nodes", *choice_ids[choice.id])
+                report.error(pointer("nodes", i, "choices", j, "id"),
+                             f"duplicate choice id {choice.id!r} (first at {first})", "duplicate_id")
             else:
-                choice_ids[choice.id] = here
+                choice_ids[choice.id] = (i, "choices", j)
             if choice.target not in index:
-                report.error(here + "/target", f"choice target {choice.target!r} does not exist", "unknown_target")
+                report.error(pointer("nodes", i, "choices", j, "target"),
+                             f"choice target {choice.target!r} does not exist", "unknown_target")
             if choice.weight == 0:
-                report.warn(here + "/weight", f"choice {choice.id!r} has weight 0 and is never offered", "zero_weight")
+                report.warn(pointer("nodes", i, "choices", j, "weight"),
+                            f"choice {choice.id!r} has weight 0 and is never offered", "zero_weight")
         for k, beat in enumerate(node.beats):
             if beat.id is None:
                 continue
-            here = pointer("nodes", i, "beats", k, "id")
             if beat.id in beat_ids:
-                report.error(here, f"duplicate line id {beat.id!r} (first at {beat_ids[beat.id]})", "duplicate_id")
+                first = beat_ids[beat.id]
+                report.error(pointer("nodes", i, "beats", k, "id"),
+                             f"duplicate line id {beat.id!r} (first at {pointer('nodes', first[0], 'beats', first[1], 'id')})",
+                             "duplicate_id")
             else:
-                beat_ids[beat.id] = here
+                beat_ids[beat.id] = (i, k)
 
 
 def _check_exits(scene: Scene, index: dict[str, int], edges: dict[str, list[str]], reachable: set[str],
@@ -192,39 +198,54 @@ def _check_exits(scene: Scene, index: dict[str, int], edges: dict[str, list[str]
                         "dead_end")
 
 
-def _check_variables(scene: Scene, report: Report) -> None:
-    declared = set(scene.variables)
-    warned: set[str] = set()
+def _variable_uses(scene: Scene) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Every variable key a condition or action uses, with its path, in document order."""
+    for i, node in enumerate(scene.nodes):
+        for a, action in enumerate(node.actions):
+            yield action.key, ("nodes", i, "actions", a, "key")
+        for j, choice in enumerate(node.choices):
+            for c, condition in enumerate(choice.conditions):
+                yield condition.key, ("nodes", i, "choices", j, "conditions", c, "key")
+            for a, action in enumerate(choice.actions):
+                yield action.key, ("nodes", i, "choices", j, "actions", a, "key")
 
-    def look(key: str, *path: Any) -> None:
+
+def _check_variables(scene: Scene, report: Report) -> None:
+    nodes = scene.nodes
+    used = {a.key for n in nodes for a in n.actions}
+    used.update(x.key for n in nodes for c in n.choices for x in c.conditions)
+    used.update(x.key for n in nodes for c in n.choices for x in c.actions)
+    missing = {key.split(".", 1)[0] for key in used} - set(scene.variables)
+    if not missing:  # the common case: one fast pass, no paths built
+        return
+    for key, path in _variable_uses(scene):
         root = key.split(".", 1)[0]
-        if root not in declared and root not in warned:
-            warned.add(root)
+        if root in missing:
+            missing.discard(root)
             report.warn(pointer(*path), f"variable {root!r} is used but not declared in the scene's variables",
                         "undefined_variable")
 
+
+def _cast_uses(scene: Scene) -> Iterator[tuple[str, str]]:
+    """Every speaker or character name the nodes use, with its path, in document order."""
     for i, node in enumerate(scene.nodes):
-        for a, action in enumerate(node.actions):
-            look(action.key, "nodes", i, "actions", a, "key")
-        for j, choice in enumerate(node.choices):
-            for c, condition in enumerate(choice.conditions):
-                look(condition.key, "nodes", i, "choices", j, "conditions", c, "key")
-            for a, action in enumerate(choice.actions):
-                look(action.key, "nodes", i, "choices", j, "actions", a, "key")
+        if node.speaker:
+            yield node.speaker, f"/nodes/{i}/speaker"
+        for k, beat in enumerate(node.beats):
+            field = _WHO.get(beat.kind)
+            who = getattr(beat, field) if field else None
+            if who:
+                yield who, f"/nodes/{i}/beats/{k}"
 
 
 def _check_cast(scene: Scene, report: Report) -> None:
     if not scene.cast:
         return
     known = {m.id for m in scene.cast} | {m.name for m in scene.cast}
-    warned: set[str] = set()
-    for i, node in enumerate(scene.nodes):
-        names = [("speaker", node.speaker)] if node.speaker else []
-        for k, beat in enumerate(node.beats):
-            who = getattr(beat, "speaker", None) or getattr(beat, "character", None)
-            if who:
-                names.append((f"beats/{k}", who))
-        for where, who in names:
-            if who not in known and who not in warned:
-                warned.add(who)
-                report.warn(f"{pointer('nodes', i)}/{where}", f"{who!r} is not in the scene's cast", "unknown_cast")
+    names = {n.speaker for n in scene.nodes if n.speaker}
+    names.update(getattr(b, _WHO[b.kind]) for n in scene.nodes for b in n.beats if b.kind in _WHO)
+    missing = names - known - {None}
+    for who, path in _cast_uses(scene) if missing else ():
+        if who in missing:
+            missing.discard(who)
+            report.warn(path, f"{who!r} is not in the scene's cast", "unknown_cast")
