@@ -228,11 +228,11 @@ class Node(Model):
         """Beats in play order, the ``speaker``/``text`` shorthand first."""
         if self.text is None:
             return list(self.beats)
-        head: _Beat
+        head: _Beat  # the shorthand line's id is the node's id (stable for Ren'Py say ids)
         if self.speaker:
-            head = Say(id=None, speaker=self.speaker, text=self.text, expression=self.expression, source=self.source)
+            head = Say(id=self.id, speaker=self.speaker, text=self.text, expression=self.expression, source=self.source)
         else:
-            head = Narrate(text=self.text, source=self.source)
+            head = Narrate(id=self.id, text=self.text, source=self.source)
         return [head, *self.beats]
 
 

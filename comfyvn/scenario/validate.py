@@ -167,7 +167,11 @@ def _check_ids_and_targets(scene: Scene, index: dict[str, int], report: Report) 
         for k, beat in enumerate(node.beats):
             if beat.id is None:
                 continue
-            if beat.id in beat_ids:
+            if beat.id in index and scene.nodes[index[beat.id]].text is not None:
+                report.error(pointer("nodes", i, "beats", k, "id"),
+                             f"line id {beat.id!r} is taken by node {beat.id!r}'s own line (its text); "
+                             "pick another id", "duplicate_id")
+            elif beat.id in beat_ids:
                 first = beat_ids[beat.id]
                 report.error(pointer("nodes", i, "beats", k, "id"),
                              f"duplicate line id {beat.id!r} (first at {pointer('nodes', first[0], 'beats', first[1], 'id')})",

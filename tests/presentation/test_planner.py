@@ -104,7 +104,7 @@ def test_node_shorthand_is_the_first_frame():
                          "beats": [{"kind": "narrate", "text": "She waves.", "id": "l2"}], "end": True}], CAST)
     frames = frames_of(scene)
     assert [(f["index"], f["beat"], f["kind"], f["text"]) for f in frames] == [
-        (0, None, "say", "Hello"), (1, "l2", "narrate", "She waves.")]
+        (0, "n", "say", "Hello"), (1, "l2", "narrate", "She waves.")]
     assert frames[0]["stage"]["characters"][0]["expression"] == "wink"
 
 

@@ -42,7 +42,7 @@ def test_validate_reports_wrong_types_with_paths(client):
 def test_a_run_from_start_to_end(client):
     first = step(client, seed=5, pov="you")
     assert first["node"]["id"] == "intro" and first["finished"] is False
-    assert first["node"]["lines"] == [{"kind": "say", "speaker": "mira", "text": "Hello!", "metadata": {}}]
+    assert first["node"]["lines"] == [{"id": "intro", "kind": "say", "speaker": "mira", "text": "Hello!", "metadata": {}}]
     assert [c["id"] for c in first["choices"]] == ["kind", "rude", "secret"]
     second = step(client, state=first["state"], choice_id="secret")
     assert second["node"]["id"] == "good" and second["finished"] is True and second["reason"] == "end"

@@ -80,3 +80,13 @@ def test_warnings():
     assert ("no_choices", "/nodes/3/choices") in found
     assert ("unknown_cast", "/nodes/5/speaker") in found
     assert validate(scene).valid  # warnings never block
+
+
+def test_a_beat_may_not_reuse_the_id_of_a_node_line():
+    scene = sample_scene()
+    scene["nodes"][1]["beats"] = [{"kind": "narrate", "id": "intro", "text": "clash"},
+                                  {"kind": "narrate", "id": "fine", "text": "ok"}]
+    found = codes(validate(scene))
+    assert found == {("duplicate_id", "/nodes/1/beats/0/id")}
+    from comfyvn.scenario.models import parse_scene
+    assert [line.id for line in parse_scene(sample_scene()).nodes[0].lines()] == ["intro"]
