@@ -39,16 +39,17 @@ def test_smoke_test_fails_with_connection_details(server_env):
 def test_smoke_checks_cover_rest_and_websockets(live_server, server_env):
     result = run("scripts/smoke_checks.py", "--base-url", live_server.base_url, env=server_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("GET /status", "GET /jobs/poll", "WS /jobs/ws", "WS /api/modder/hooks/ws"):
+    for name in ("GET /status", "GET /jobs/poll", "GET /api/scenario/schema", "GET /api/save/list",
+                 "WS /jobs/ws", "WS /api/modder/hooks/ws"):
         assert f"ok   {name}" in result.stdout
-    assert "all 8 checks passed" in result.stdout
+    assert "all 11 checks passed" in result.stdout
 
 
 def test_smoke_checks_report_each_failure(server_env):
     url = dead_url()
     result = run("scripts/smoke_checks.py", "--base-url", url, env=server_env)
     assert result.returncode == 1
-    assert "8 of 8 checks failed" in result.stderr
+    assert "11 of 11 checks failed" in result.stderr
     assert f"{url.replace('http', 'ws')}/jobs/ws" in result.stderr
 
 

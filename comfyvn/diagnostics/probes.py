@@ -216,6 +216,9 @@ def checks(base: str, token: str | None = None, timeout: float = 5.0) -> list[Pr
             http_probe(client, base, "/jobs/poll", expect=("jobs", "counts")),
             http_probe(client, base, "/api/modder/hooks", expect=("events", "history", "plugins")),
             http_probe(client, base, "/api/flags", expect=("flags",)),
+            http_probe(client, base, "/api/scenario/schema", expect=("$schema", "$defs")),
+            http_probe(client, base, "/api/projects", expect=("items",)),
+            http_probe(client, base, "/api/save/list", expect=("saves",)),
         ]
 
     async def both() -> list[Probe]:
