@@ -7,8 +7,6 @@ JSON. Same input => same answer, always.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Any
 
@@ -16,6 +14,7 @@ from comfyvn.battle.engine import PERMILLE, Arena, Result, fight
 from comfyvn.battle.models import Battle, Simulation, parse
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import InvalidInput
+from comfyvn.core.store import digest
 from comfyvn.scenario.rng import StoryRandom
 
 ODDS_SAMPLES = 200
@@ -34,8 +33,7 @@ def battle_id(battle: Battle) -> str:
     state it starts from, so seed 0, no seed and rng_state '0000000000000000' are one battle)."""
     data = battle.model_dump(mode="json", include=set(Battle.model_fields), exclude={"seed", "rng_state"})
     data["start"] = start_rng(battle).state
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return digest(data)[:16]
 
 
 def outcome(arena: Arena, winner: int | None, hp: list[int]) -> str:

@@ -10,6 +10,7 @@ one file without clobbering each other.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -21,6 +22,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from comfyvn.core.errors import InvalidInput
+
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -29,6 +32,21 @@ LOCK_TIMEOUT_SECONDS = 30.0
 def dumps(obj: Any) -> str:
     """Canonical JSON for files users may version with git: sorted keys, two-space indent."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Compact JSON with sorted keys, UTF-8: the one form digests are taken of. Non-finite
+    numbers are not JSON and are refused (InvalidInput)."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidInput(f"value cannot be written as canonical JSON ({exc}); use finite numbers only") from None
+    return text.encode("utf-8")
+
+
+def digest(value: Any) -> str:
+    """SHA-256 (hex) of ``canonical_bytes(value)``."""
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -23,11 +23,19 @@ DEFAULT_PROJECT = "default"
 ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
+# names Windows reserves for devices, with or without an extension ("con", "nul.json")
+RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))})
+
+
 def check_id(value: str, what: str = "id") -> str:
-    """``value`` if it is a safe id (letters, digits, '_', '.', '-'; no leading dot), else 422."""
-    if not isinstance(value, str) or not ID_RE.match(value) or ".." in value:
+    """``value`` if it is a safe id, else 422: 1-128 letters, digits, '_', '.', '-', not starting
+    with '.' or '-', not ending with '.', no '..', and not a Windows device name (the id becomes a
+    file or folder name on every platform)."""
+    if (not isinstance(value, str) or not ID_RE.match(value) or ".." in value or value.endswith(".")
+            or value.split(".", 1)[0].lower() in RESERVED):
         raise InvalidInput(
-            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-' (not starting with '.')",
+            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-' (not starting with '.', not "
+            "ending with '.', not a reserved device name such as 'con' or 'nul')",
             details={what: value},
         )
     return value

@@ -17,8 +17,10 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +60,11 @@ def revision_of(raw: bytes) -> str:
 def _mtime(path: Path) -> str:
     stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+MODEL_CACHE_SIZE = 8
+_models: OrderedDict[tuple[str, str], Any] = OrderedDict()  # (path, revision) -> parsed model
+_models_lock = threading.Lock()
 
 
 def _read(path: Path) -> tuple[Any, bytes] | None:
@@ -170,13 +177,32 @@ class Collection:
         return _answer(project, self.kind.name, item_id, data, revision_of(raw), path)
 
     def model(self, project: str, item_id: str) -> Any:
-        """The stored record as its model; 422 when the file on disk is no longer valid."""
-        data = self.get(project, item_id)["data"]
+        """The stored record as its model (shared: treat it as read-only); 422 when the file on disk is
+        no longer valid. Parsed models are kept for the last few revisions read, so stepping a large
+        stored scene does not re-validate it on every request."""
+        path = self.path(require_project(project), item_id)
         try:
-            return self.kind.parse(data)[0]
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise self._not_found(project, item_id) from None
+        key = (str(path), revision_of(raw))
+        with _models_lock:
+            if key in _models:
+                _models.move_to_end(key)
+                return _models[key]
+        got = _read(path)
+        if got is None:
+            raise self._not_found(project, item_id)
+        try:
+            model = self.kind.parse(got[0])[0]
         except InvalidInput as exc:
             raise InvalidInput(f"stored {self._what(project, item_id)}: {exc.message}; fix it by saving a valid "
                                "version", code=exc.code, details=exc.details) from None
+        with _models_lock:
+            _models[key] = model
+            while len(_models) > MODEL_CACHE_SIZE:
+                _models.popitem(last=False)
+        return model
 
     def _validated(self, project: str, data: dict[str, Any]) -> tuple[Any, list[dict[str, str]]]:
         model, warnings = self.kind.parse(data)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -26,11 +26,15 @@ Id = Annotated[str, Field(pattern=ID_PATTERN, description="Letters, digits, '_',
 VarKey = Annotated[
     str, Field(pattern=KEY_PATTERN, max_length=200, description="Variable name, dotted for nested values.")
 ]
-Metadata = Annotated[dict[str, Any], Field(default_factory=dict, description="Free-form extra data.")]
+VarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+Metadata = Annotated[dict[str, JsonValue], Field(default_factory=dict, description="Free-form extra data.")]
+MAX_WEIGHT = 1_000_000
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: "2" is not a number and true is not a weight (the JSON Schema says the same);
+    # no inf/nan (not JSON); JsonValue for free-form data refuses absurd nesting with a 422
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 # -- conditions and actions ---------------------------------------------------------------------
@@ -42,9 +46,14 @@ LIST_OPERATORS = frozenset({"in", "not_in"})
 class Condition(Model):
     """``key <operator> value``; a list of conditions holds when every one holds."""
 
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"operator": {"enum": ["in", "not_in"]}}, "required": ["operator"]},
+        "then": {"properties": {"value": {"type": "array"}}, "required": ["value"]},
+    })
+
     key: VarKey
     operator: Operator = "eq"
-    value: Any = Field(default=None, description="Not used by exists / not_exists; a list for in / not_in.")
+    value: JsonValue = Field(default=None, description="Not used by exists / not_exists; a list for in / not_in.")
 
     @model_validator(mode="after")
     def _value_shape(self) -> Condition:
@@ -64,9 +73,14 @@ class Action(Model):
     ``toggle`` flips a boolean; ``append``/``remove`` add to / take from a list.
     """
 
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"type": {"enum": ["increment", "decrement"]}}, "required": ["type"]},
+        "then": {"properties": {"value": {"type": ["number", "null"]}}},
+    })
+
     type: ActionType
     key: VarKey
-    value: Any = None
+    value: JsonValue = None
 
     @model_validator(mode="after")
     def _value_shape(self) -> Action:
@@ -148,6 +162,11 @@ class Hide(_Beat):
 
 
 class Music(_Beat):
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"not": {"properties": {"action": {"const": "stop"}}, "required": ["action"]}},
+        "then": {"properties": {"track": {"type": "string", "minLength": 1}}, "required": ["track"]},
+    })
+
     kind: Literal["music"] = "music"
     action: Literal["play", "stop"] = "play"
     track: str | None = Field(default=None, description="Asset uid or path; required to play.")
@@ -193,7 +212,7 @@ class Choice(Model):
     id: Id
     label: str = ""
     target: Id
-    weight: float = Field(default=1.0, ge=0, description="Relative odds for random picks; 0 disables.")
+    weight: float = Field(default=1.0, ge=0, le=MAX_WEIGHT, description="Relative odds for random picks; 0 disables.")
     conditions: list[Condition] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     visible_to: list[str] = Field(default_factory=list, description="POVs that see it; empty = everyone.")
@@ -251,7 +270,9 @@ class Scene(Model):
     title: str = ""
     start: Id
     nodes: list[Node] = Field(min_length=1)
-    variables: dict[str, Any] = Field(default_factory=dict, description="Story variables and initial values.")
+    variables: dict[VarName, JsonValue] = Field(
+        default_factory=dict, description="Story variables and initial values.",
+        json_schema_extra={"propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 100}})
     cast: list[CastMember] = Field(default_factory=list)
     pov: str | None = Field(default=None, description="Default point of view.")
     source: Source | None = None
@@ -259,6 +280,12 @@ class Scene(Model):
 
     def node_map(self) -> dict[str, Node]:
         return {node.id: node for node in self.nodes}
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the canonical JSON: equal digests mean the same scene."""
+        from comfyvn.core.store import digest
+
+        return digest(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """The canonical JSON form: ``None`` and empty lists/objects left out (their absence means

@@ -102,6 +102,13 @@ def _compile(node: Node) -> _CompiledNode:
                          always_open, node.is_end, tuple(node.lines()))
 
 
+def _copy(state: RunState) -> RunState:
+    """An independent copy for a new step: variables deep-copied; trace entries and undo frames
+    are never changed once written, so their lists are copied but the entries shared."""
+    return state.model_copy(update={"vars": logic.clone(state.vars), "trace": list(state.trace),
+                                    "history": list(state.history)})
+
+
 class ScenarioRunner:
     """Steps one scene. Build it once per scene; it is stateless between calls."""
 
@@ -147,7 +154,7 @@ class ScenarioRunner:
 
     def step(self, state: RunState, choice_id: str | None = None) -> RunState:
         """The state after one step (``state`` itself is left untouched)."""
-        new = state.model_copy(deep=True)
+        new = _copy(state)
         self.advance(new, choice_id)
         return new
 
@@ -205,10 +212,10 @@ class ScenarioRunner:
         if steps > len(state.history):
             raise InvalidInput(f"cannot step back {steps} step(s): only {len(state.history)} in the history",
                                details={"available": len(state.history)})
-        new = state.model_copy(deep=True)
+        new = _copy(state)
         frame = new.history[-steps]
         del new.history[-steps:]
-        new.node, new.vars, new.rng = frame.node, frame.vars, frame.rng
+        new.node, new.vars, new.rng = frame.node, logic.clone(frame.vars), frame.rng
         new.step, new.finished, new.reason = frame.step, frame.finished, frame.reason
         new.trace = [entry for entry in new.trace if entry.step <= frame.step]
         return new
@@ -220,7 +227,7 @@ class ScenarioRunner:
         ``choices`` are used in order at nodes that offer choices; after they run out, picks are
         random. Returns the new state and why it stopped: 'finished', 'breakpoint' or 'max_steps'.
         """
-        new = state.model_copy(deep=True)
+        new = _copy(state)
         queue = list(choices or [])
         for _ in range(max_steps):
             if new.finished:

@@ -39,7 +39,7 @@ def resolve_scene(scene: dict[str, Any] | None = None, scene_id: str | None = No
     return store.get_scene(project or store.DEFAULT_PROJECT, scene_id)  # validated by the store
 
 
-def _emit_entry(runner: ScenarioRunner, state: RunState) -> None:
+def emit_entry(runner: ScenarioRunner, state: RunState) -> None:
     modder_hooks.emit("on_scene_enter", {
         "scene_id": state.scene_id, "node_id": state.node, "pov": state.pov, "step": state.step,
         "finished": state.finished,
@@ -68,19 +68,25 @@ def describe(runner: ScenarioRunner, state: RunState) -> dict[str, Any]:
 
 def step(scene: Scene, *, state: dict[str, Any] | None = None, seed: int | str | None = None,
          choice_id: str | None = None, pov: str | None = None, variables: dict[str, Any] | None = None,
-         history_limit: int | None = None) -> tuple[ScenarioRunner, RunState]:
-    """Start a run (no ``state``) or take one step from ``state``; emits the entry events."""
+         history_limit: int | None = None, advance: bool = True) -> tuple[ScenarioRunner, RunState]:
+    """Start a run (no ``state``) or take one step from ``state`` (``advance=False``: only load
+    and check the state); emits the entry events of the node it stands on after a move."""
     runner = ScenarioRunner(scene) if history_limit is None else ScenarioRunner(scene, history_limit=history_limit)
     if state is None:
         if choice_id is not None:
             raise InvalidInput("choice_id needs a state: the first request starts the run at the start node")
         new = runner.start(seed=seed, variables=variables, pov=pov)
     else:
+        if seed is not None or variables is not None:
+            raise InvalidInput("'seed' and 'variables' only apply when starting a run; leave them out when "
+                               "sending a 'state' (the state carries its own)")
         current = parse_state(state, scene)
         if pov is not None:
             current.pov = pov
+        if not advance:
+            return runner, current
         new = runner.step(current, choice_id)
-    _emit_entry(runner, new)
+    emit_entry(runner, new)
     return runner, new
 
 

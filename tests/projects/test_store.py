@@ -156,3 +156,27 @@ def test_concurrent_saves_with_the_same_revision_let_exactly_one_win():
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(save, range(8)))
     assert sorted(outcomes) == ["conflict"] * 7 + ["ok"]
+
+
+@pytest.mark.parametrize("bad", ["con", "NUL", "com1.json", "lpt9", "x.", "a..b", ".hidden", "-dash", "a/b", ""])
+def test_ids_that_cannot_be_file_names_everywhere_are_refused(bad):
+    from comfyvn.core.errors import InvalidInput
+    from comfyvn.projects.paths import check_id
+
+    with pytest.raises(InvalidInput):
+        check_id(bad)
+    assert check_id("console") == "console" and check_id("v1.2") == "v1.2"
+
+
+def test_stored_scenes_are_parsed_once_per_revision():
+    from comfyvn.projects import store
+    from tests.support.scenes import sample_scene
+
+    scenes = store.collection("scene")
+    scenes.create("default", sample_scene())
+    first = store.get_scene("default", "sample")
+    assert store.get_scene("default", "sample") is first  # same revision: no second parse
+    changed = sample_scene()
+    changed["title"] = "Changed"
+    scenes.replace("default", "sample", changed)
+    assert store.get_scene("default", "sample").title == "Changed"

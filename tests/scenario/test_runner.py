@@ -159,3 +159,26 @@ def test_replaying_the_recorded_choices_reproduces_the_run(data, seed, steps):
         runner.advance(replay, entry.choice)
     assert [(t.node, t.choice) for t in replay.trace] == [(t.node, t.choice) for t in state.trace]
     assert replay.vars == state.vars
+
+
+def test_states_never_share_mutable_data(runner):
+    start = runner.start(seed=11)
+    one = runner.step(start, "kind")
+    two = runner.step(one)
+    undone = runner.back(two)
+    runner.advance(undone)  # mutates undone's variables in place
+    runner.advance(undone, "trusting")
+    assert two.history[-1].vars == one.vars  # the frame the undo came from is untouched
+    assert one.vars["items"] == [] and start.vars["trust"] == 0
+
+
+def test_step_is_cheap_on_long_runs():
+    """step() copies the trace list, not every entry: a long run keeps its per-step cost."""
+    scene = parse_scene({"id": "s", "start": "a", "nodes": [
+        {"id": "a", "type": "choice", "choices": [{"id": "again", "target": "a"}, {"id": "out", "target": "z"}]},
+        {"id": "z", "end": True}]})
+    runner = ScenarioRunner(scene)
+    state = runner.start()
+    for _ in range(3000):
+        state = runner.step(state, "again")
+    assert state.trace[5] is runner.step(state, "again").trace[5]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -134,3 +136,64 @@ def test_huge_scene_is_rejected_with_413(runtime_root):
     with TestClient(create_app(configure_logging=False)) as client:
         assert_envelope(client.post("/api/scenario/validate", json=scene), 413, "payload_too_large")
         assert_envelope(client.post("/api/scenario/run/step", json={"scene": scene}), 413, "payload_too_large")
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [300, 5000])
+def test_absurd_nesting_is_a_422_not_a_crash(client, depth):
+    scene = sample_scene()
+    scene["variables"]["deep"] = "DEEP"
+    text = json.dumps(scene).replace('"DEEP"', '{"a": ' * depth + "1" + "}" * depth)
+    headers = {"content-type": "application/json"}
+    response = client.post("/api/scenario/validate", content=text, headers=headers)
+    if response.status_code == 200:  # the body parsed: the validator refuses the nesting
+        report = response.json()
+        assert report["valid"] is False and report["errors"][0]["path"].startswith("/variables/deep")
+    else:  # too deep to even parse as JSON: 400 with the envelope, never a 500
+        assert_envelope(response, 400, "bad_request")
+    wrapped = '{"scene": ' + text + "}"
+    response = client.post("/api/scenario/run/step", content=wrapped, headers=headers)
+    assert response.status_code in (400, 422)
+    assert_envelope(response, response.status_code)
+
+
+def test_reasonable_nesting_round_trips(client):
+    scene = sample_scene()
+    scene["variables"]["deep"] = nested(60)
+    first = client.post("/api/scenario/run/step", json={"scene": scene})
+    assert first.status_code == 200 and first.json()["state"]["vars"]["deep"] == nested(60)
+
+
+def test_non_finite_numbers_are_refused(client):
+    text = json.dumps(sample_scene()).replace('"weight": 3', '"weight": 1e400')
+    response = client.post("/api/scenario/validate", content=text, headers={"content-type": "application/json"})
+    report = response.json()
+    assert report["valid"] is False and report["errors"][0]["path"] == "/nodes/0/choices/1/weight"
+
+
+def test_play_from_a_state_uses_choices_and_breakpoints_from_the_first_step(client):
+    start = step(client, seed=9)
+    body = {"scene": sample_scene(), "state": start["state"], "choices": ["kind", "heads"], "breakpoints": ["check"]}
+    paused = client.post("/api/scenario/run/play", json=body).json()
+    assert paused["stopped"] == "breakpoint"
+    assert [(t["node"], t["via"], t["choice"]) for t in paused["state"]["trace"]] == [
+        ("intro", "start", None), ("coin", "choice", "kind"), ("check", "choice", "heads")]
+    done = client.post("/api/scenario/run/play", json={"scene": sample_scene(), "state": paused["state"],
+                                                        "choices": ["trusting"]}).json()
+    assert done["stopped"] == "finished" and done["node"]["id"] == "good"
+    again = client.post("/api/scenario/run/play", json={"scene": sample_scene(), "state": done["state"]}).json()
+    assert again["stopped"] == "finished" and again["state"] == done["state"]
+
+
+def test_seed_or_variables_with_a_state_are_refused(client):
+    start = step(client, seed=9)
+    for extra in ({"seed": 3}, {"variables": {"trust": 5}}):
+        error = assert_envelope(client.post("/api/scenario/run/step", json={
+            "scene": sample_scene(), "state": start["state"], **extra}), 422)
+        assert "only apply when starting" in error["message"]

@@ -65,6 +65,13 @@ def test_both_validators_accept_a_scene_using_every_construct():
     lambda s: s.pop("start"),
     lambda s: s.update(schema_version=2),
     lambda s: s["cast"][0].update(color="red"),
+    lambda s: s["nodes"][0]["choices"][0].update(weight=True),
+    lambda s: s["nodes"][0]["choices"][0].update(weight="2"),
+    lambda s: s["nodes"][0]["choices"][0].update(weight=10**7),
+    lambda s: s["variables"].update({"bad key": 1}),
+    lambda s: s["nodes"][2]["choices"][0]["conditions"].append({"key": "x", "operator": "in", "value": 3}),
+    lambda s: s["nodes"][0]["actions"].append({"type": "increment", "key": "x", "value": "2"}),
+    lambda s: s["nodes"][0]["beats"].append({"kind": "music"}),
 ])
 def test_both_validators_refuse_the_same_mistakes(mutate):
     data = full_scene()

@@ -25,7 +25,7 @@ def test_schema_errors_point_into_the_document():
     scene["nodes"][1]["choices"][0]["weight"] = "heavy"
     scene["nodes"][2]["beats"] = [{"kind": "say", "speaker": "mira", "text": 5}]
     found = codes(validate(scene))
-    assert ("schema.float_parsing", "/nodes/1/choices/0/weight") in found
+    assert ("schema.float_type", "/nodes/1/choices/0/weight") in found
     assert ("schema.string_type", "/nodes/2/beats/0/text") in found
 
 

@@ -18,7 +18,6 @@ bytes are compact JSON with sorted keys, UTF-8, no NaN/Infinity.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import uuid
@@ -30,7 +29,7 @@ from typing import Any
 from comfyvn import __version__
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import InvalidInput
-from comfyvn.core.store import atomic_write_bytes, atomic_write_json
+from comfyvn.core.store import atomic_write_bytes, atomic_write_json, canonical_bytes, digest
 from comfyvn.scenario import logic
 from comfyvn.scenario.models import LINE_KINDS, Scene
 from comfyvn.scenario.rng import ALGORITHM
@@ -45,26 +44,13 @@ MAX_STEPS_LIMIT = 100_000
 
 # -- canonical form -----------------------------------------------------------------------------
 
-def canonical_bytes(value: Any) -> bytes:
-    """Compact JSON, sorted keys, UTF-8: the bytes a digest is taken of."""
-    try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
-        raise InvalidInput(f"value cannot be written as canonical JSON ({exc}); use finite numbers only") from None
-    return text.encode("utf-8")
-
-
-def sha256_hex(value: Any) -> str:
-    return hashlib.sha256(canonical_bytes(value)).hexdigest()
-
-
 def scene_digest(scene: Scene) -> str:
     """SHA-256 of the scene's canonical JSON (``Scene.to_json()``)."""
-    return sha256_hex(scene.to_json())
+    return scene.digest()
 
 
 def trace_digest(trace: dict[str, Any]) -> str:
-    return sha256_hex(trace)
+    return digest(trace)
 
 
 def as_scene(scene: Scene | dict[str, Any]) -> Scene:

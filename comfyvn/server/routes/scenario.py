@@ -60,13 +60,17 @@ def run_step(body: StepBody) -> dict[str, Any]:
 @router.post("/run/play", summary="Step until the run ends, a breakpoint is hit or max_steps")
 def run_play(body: PlayBody) -> dict[str, Any]:
     scene = body.resolve()
-    runner, state = service.step(scene, state=body.state, seed=body.seed, pov=body.pov, variables=body.variables)
-    stopped = "finished" if state.finished else None
-    if not stopped and body.state is None and state.node in body.breakpoints:
-        stopped = "breakpoint"
-    if not stopped:
-        state, stopped = runner.run(state, choices=body.choices, breakpoints=set(body.breakpoints),
-                                    max_steps=body.max_steps)
+    breakpoints = set(body.breakpoints)
+    if body.state is None:  # start, then go on unless the start node already stops us
+        runner, state = service.step(scene, seed=body.seed, pov=body.pov, variables=body.variables)
+        stopped = "finished" if state.finished else "breakpoint" if state.node in breakpoints else None
+    else:
+        runner, state = service.step(scene, state=body.state, seed=body.seed, variables=body.variables,
+                                     pov=body.pov, advance=False)
+        stopped = "finished" if state.finished else None
+    if stopped is None:
+        state, stopped = runner.run(state, choices=body.choices, breakpoints=breakpoints, max_steps=body.max_steps)
+        service.emit_entry(runner, state)
     return service.describe(runner, state) | {"stopped": stopped}
 
 
