@@ -82,7 +82,13 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
 
 
 def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:
-    atomic_write_bytes(path, dumps(obj).encode("utf-8"), mode=mode)
+    try:
+        text = dumps(obj)
+    except RecursionError:
+        raise InvalidInput(f"cannot save {Path(path).name}: the data is nested too deeply") from None
+    except ValueError as exc:  # e.g. a circular reference
+        raise InvalidInput(f"cannot save {Path(path).name}: {exc}") from None
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -89,9 +89,10 @@ def graph(project: str) -> dict[str, Any]:
     ``behind`` (the parent's changes since that base; null when the parent scene is not stored),
     ``vs_parent`` (its difference from the parent's current scene) and whether a merge into the
     parent would be a ``fast_forward``. Edges: ``fork`` (parent -> child, with the fork node) and
-    ``merge`` (source -> target, one per merge done).
+    ``merge`` (source -> target, one per merge done). Damaged worldline files are left out and
+    listed in ``damaged`` (``{id, error}``).
     """
-    records = worldlines.list_all(project)
+    records, damaged = worldlines.scan(project)
     by_id = {r["id"]: r for r in records}
     active = manager.get_state(project)["worldline"]
     scenes: dict[str, dict[str, Any] | None] = {}
@@ -108,7 +109,10 @@ def graph(project: str) -> dict[str, Any]:
     edges: list[dict[str, Any]] = []
     for record in records:
         parent = by_id.get(record["parent"]) if record["parent"] else None
-        parent_scene = parent["scene"] if parent else scenes.get(record["scene_id"])
+        if record["parent"] is None:
+            parent_scene = scenes.get(record["scene_id"])
+        else:  # None when the parent worldline is damaged or gone: its changes are unknown
+            parent_scene = parent["scene"] if parent else None
         parent_key = record["parent"] or f"scene:{record['scene_id']}"
         ahead = change_counts(record["base"], record["scene"])
         behind = change_counts(record["base"], parent_scene) if parent_scene is not None else None
@@ -125,4 +129,4 @@ def graph(project: str) -> dict[str, Any]:
         for done in record.get("merges", []):
             edges.append({"from": record["id"], "to": done["target"], "kind": "merge", "at": done["at"],
                           "fast_forward": done["fast_forward"]})
-    return {"project": project, "active": active, "nodes": nodes, "edges": edges}
+    return {"project": project, "active": active, "nodes": nodes, "edges": edges, "damaged": damaged}

@@ -8,14 +8,18 @@ distinct speaker, every node ``pov``, every choice ``visible_to`` entry and the 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from comfyvn.core.errors import InvalidInput, NotFound
 from comfyvn.pov import worldlines
+from comfyvn.pov.worldlines import locked
 from comfyvn.scenario.models import Scene
 from comfyvn.scenario.service import resolve_scene
 
 POV_ROLES = ("character", "user")
+POV_NAME_MAX = 128
+POV_NAME_RULE = f"a POV name is 1-{POV_NAME_MAX} characters, without control characters, '/' or '\\'"
 
 
 # -- candidates -----------------------------------------------------------------------------------
@@ -99,20 +103,45 @@ def source_scene(project: str, *, scene: dict[str, Any] | None = None, scene_id:
 
 # -- active POV and worldline -------------------------------------------------------------------
 
+def check_pov_name(pov: Any) -> str:
+    """``pov`` when it is a usable POV name (see ``POV_NAME_RULE``), else 422 ``invalid_pov``."""
+    if not isinstance(pov, str) or not pov:
+        reason = "it is empty"
+    elif len(pov) > POV_NAME_MAX:
+        reason = f"it is {len(pov)} characters long"
+    elif any(unicodedata.category(ch) == "Cc" for ch in pov):
+        reason = "it contains control characters"
+    elif "/" in pov or "\\" in pov:
+        reason = "it contains '/' or '\\'"
+    else:
+        return pov
+    shown = pov if not isinstance(pov, str) or len(pov) <= 40 else pov[:40] + "..."
+    raise InvalidInput(f"invalid POV name {shown!r}: {reason}; {POV_NAME_RULE}", code="invalid_pov",
+                       details={"pov": shown, "reason": reason})
+
+
 def get_state(project: str) -> dict[str, Any]:
     data = worldlines.pov_document(project).read()
     return {"project": project, "pov": data.get("pov"), "worldline": data.get("worldline"),
             "updated_at": data.get("updated_at")}
 
 
-def set_pov(project: str, pov: str | None, scene: Scene | None = None) -> dict[str, Any]:
-    """Make ``pov`` the active POV (``None`` clears it); with a scene it must be one of its candidates."""
-    if pov is not None and scene is not None:
-        pov = match_candidate(scene, pov)
+@locked
+def set_pov(project: str, pov: str | None, *, scene: dict[str, Any] | None = None, scene_id: str | None = None,
+            worldline: str | None = None) -> dict[str, Any]:
+    """Make ``pov`` the active POV (``None`` clears it). It must be a usable name (``POV_NAME_RULE``)
+    and, when a scene is named (inline, stored or a worldline's), one of that scene's candidates."""
+    if pov is not None:
+        check_pov_name(pov)
+    if any(x is not None for x in (scene, scene_id, worldline)):
+        source = source_scene(project, scene=scene, scene_id=scene_id, worldline=worldline)[0]
+        if pov is not None:
+            pov = match_candidate(source, pov)
     worldlines.pov_document(project).update({"pov": pov, "updated_at": worldlines.now()})
     return get_state(project)
 
 
+@locked
 def activate(project: str, worldline_id: str) -> dict[str, Any]:
     """Make a worldline the active one; its POV (when it has one) becomes the active POV."""
     record = worldlines.get(project, worldline_id)
@@ -125,6 +154,7 @@ def activate(project: str, worldline_id: str) -> dict[str, Any]:
 
 # -- worldlines ---------------------------------------------------------------------------------
 
+@locked
 def fork(project: str, *, node: str | None, scene: dict[str, Any] | None = None, scene_id: str | None = None,
          worldline: str | None = None, pov: str | None = None, name: str | None = None,
          worldline_id: str | None = None, metadata: dict[str, Any] | None = None,
@@ -151,12 +181,17 @@ def fork(project: str, *, node: str | None, scene: dict[str, Any] | None = None,
     return record
 
 
+@locked
 def update(project: str, worldline_id: str, *, name: str | None = None, pov: str | None = None,
            clear_pov: bool = False, metadata: dict[str, Any] | None = None, scene: dict[str, Any] | None = None,
-           nodes: list[dict[str, Any]] | None = None, remove_nodes: list[str] | None = None) -> dict[str, Any]:
+           nodes: list[dict[str, Any]] | None = None, remove_nodes: list[str] | None = None,
+           expected_revision: str | None = None) -> dict[str, Any]:
     """Rename, change the POV or metadata, or edit the scene of a worldline. Scene edits are
-    validated (schema and semantics) before anything is written."""
+    validated (schema and semantics) before anything is written. The whole read-edit-write runs
+    under the project lock, so parallel edits all land; ``expected_revision`` (409 on mismatch)
+    guards against editing a version the caller has not seen."""
     record = worldlines.get(project, worldline_id)
+    worldlines.check_revision(project, record, expected_revision)
     changes: dict[str, Any] = {}
     edited = None
     if scene is not None or nodes or remove_nodes:
@@ -174,10 +209,12 @@ def update(project: str, worldline_id: str, *, name: str | None = None, pov: str
         changes["metadata"] = metadata
     if not changes:
         raise InvalidInput("nothing to update: give name, pov, metadata, scene, nodes or remove_nodes")
-    return worldlines.update(project, worldline_id, changes)
+    return worldlines.write(project, record | changes | {"updated_at": worldlines.now()})
 
 
 def listing(project: str) -> dict[str, Any]:
+    """Summaries of the usable worldlines, the active one, and ``damaged`` files ``{id, error}``."""
     active = get_state(project)["worldline"]
+    records, damaged = worldlines.scan(project)
     return {"project": project, "active": active,
-            "worldlines": [worldlines.summary(r, active) for r in worldlines.list_all(project)]}
+            "worldlines": [worldlines.summary(r, active) for r in records], "damaged": damaged}

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from comfyvn.config import runtime_paths
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
-from comfyvn.core.store import atomic_write_json, read_json
+from comfyvn.core.store import atomic_write_json
 from comfyvn.scenario.models import ID_PATTERN, Scene
 from comfyvn.scenario.rng import StoryRandom
 from comfyvn.scenario.runner import Frame, RunState, ScenarioRunner, TraceEntry
@@ -43,6 +43,7 @@ RESERVED = frozenset({"list"})
 _SLOT_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _DEVICES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
 _SLOT_HELP = "use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+_MISSING = object()
 _STATE_FIELDS = ("vars", "node_pointer", "seed", "rng", "pov", "step", "scene_id", "trace", "history")
 
 
@@ -254,11 +255,15 @@ def write(slot: str, body: Any) -> tuple[dict[str, Any], bool]:
         fields.scene_id = found.id
         fields.scene_digest = scene_digest(found)
     with _lock():
-        previous = read_json(path)
-        created = not isinstance(previous, dict)
+        try:
+            previous = _read_file(path)
+        except ValueError:  # a damaged save being overwritten: that is how the user replaces it
+            previous = None
+        created = previous is _MISSING
+        kept = previous.get("created_at") if isinstance(previous, dict) else None
         now = _now()
         record = SaveRecord(**fields.model_dump(), slot=name, updated_at=now,
-                            created_at=now if created else str(previous.get("created_at") or now))
+                            created_at=kept if isinstance(kept, str) and kept else now)
         data = record.model_dump(mode="json")
         atomic_write_json(path, data)
     modder_hooks.emit("on_save_written", {"slot": name, "scene_id": record.scene_id,
@@ -266,19 +271,34 @@ def write(slot: str, body: Any) -> tuple[dict[str, Any], bool]:
     return data, created
 
 
+def _read_file(path: Path) -> Any:
+    """The JSON in a save file as it is (``_MISSING`` when there is none); ``ValueError`` when it
+    does not parse. Unlike ``read_json`` this never moves the file: a damaged save stays in its
+    slot, listed with an error, until the user overwrites or deletes it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return _MISSING
+    return json.loads(raw)
+
+
 def load(slot: str) -> SaveRecord:
-    """The save in ``slot``: 404 when there is none, 409 when the file cannot be used."""
+    """The save in ``slot``: 404 when there is none, 409 ``save_unreadable`` when the file cannot
+    be used (it is left in place)."""
     path = slot_path(slot)
     name = path.stem
-    if not path.exists():
+    fix = "overwrite the slot with a new save or delete it"
+    try:
+        data = _read_file(path)
+    except ValueError as exc:
+        raise Conflict(f"saves/{name}.json is not valid JSON ({exc}); {fix}", code="save_unreadable",
+                       details={"slot": name}) from None
+    if data is _MISSING:
         raise NotFound(f"no save in slot {name!r}; GET /api/save/list lists the saves",
                        details={"kind": "save", "id": name})
-    data = read_json(path)
-    if data is None:
-        raise Conflict(f"save {name!r} was not valid JSON; the file was moved aside as saves/{name}.json.corrupt-*",
-                       code="save_unreadable", details={"slot": name})
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise Conflict(f"saves/{name}.json is not a ComfyVN save file", code="save_unreadable", details={"slot": name})
+        raise Conflict(f"saves/{name}.json is not a ComfyVN save file; {fix}", code="save_unreadable",
+                       details={"slot": name})
     version = data.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise Conflict(f"save {name!r} has format version {version!r}; this ComfyVN reads version {VERSION}",
@@ -287,7 +307,7 @@ def load(slot: str) -> SaveRecord:
         return SaveRecord.model_validate(data | {"slot": name})
     except ValidationError as exc:
         problems = _problems(exc)
-        raise Conflict(f"saves/{name}.json is damaged: {problems[0]['field']}: {problems[0]['message']}",
+        raise Conflict(f"saves/{name}.json is damaged: {problems[0]['field']}: {problems[0]['message']}; {fix}",
                        code="save_unreadable", details={"slot": name, "errors": problems}) from None
 
 

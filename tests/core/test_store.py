@@ -421,3 +421,18 @@ def test_two_processes_editing_different_sections_do_not_clobber(runtime_root):
     assert stored["alpha"] == {"items": expected_items, "last": count - 1}
     assert stored["beta"] == {"items": expected_items, "last": count - 1}
     assert stored["shared"] == {"created_by": "parent"}
+
+
+def test_unsavable_data_is_a_typed_error_and_nothing_is_written(tmp_path):
+    from comfyvn.core.errors import InvalidInput
+    from comfyvn.core.store import atomic_write_json
+
+    deep: dict = {}
+    cursor = deep
+    for _ in range(5000):
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    target = tmp_path / "deep.json"
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        atomic_write_json(target, deep)
+    assert list(tmp_path.iterdir()) == []

@@ -129,7 +129,7 @@ def test_graph_of_worldlines(tools):
 
 def test_graph_of_an_empty_project(tools):
     assert tools.get(f"{DM}/worldlines/graph").json() == {"project": "default", "active": None, "nodes": [],
-                                                          "edges": []}
+                                                          "edges": [], "damaged": []}
     assert_envelope(tools.get(f"{DM}/worldlines/graph", params={"project": "nope"}), 404)
 
 
@@ -188,6 +188,27 @@ def test_merge_into_an_inline_scene_is_never_written(tools):
     assert answer["target"] == "inline:harbor" and answer["applied"] is False and answer["conflicts"] == []
     assert node(answer["merged"], "road")["text"] == "Elsewhere." and node(answer["merged"], "boat")["text"] == (
         "The boat sinks.")
+
+
+def test_real_merge_into_an_inline_scene_with_conflicts_is_200_with_the_conflicts(tools):
+    """An inline target is never written, so unresolved conflicts cannot block a write: the answer
+    is 200 with applied false and every conflict (the docs once promised 409 here)."""
+    make_worldline(tools, scene=scene(), id="main")
+    edit(tools, "main", "boat", text="Main boat.")
+    before = tools.get("/api/pov/worlds/main").json()
+    other = edited(scene(), "boat", text="Other boat.")
+    answer = tools.post(f"{DM}/worldlines/merge", json={"source": "main", "target_scene": other})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["dry_run"], body["applied"], body["unresolved"]) == (False, False, ["boat"])
+    assert body["conflicts"][0]["kind"] == "edit/edit" and body["conflicts"][0]["source"]["text"] == "Main boat."
+    assert node(body["merged"], "boat")["text"] == "Other boat."  # unresolved: the target's version stays
+    resolved = tools.post(f"{DM}/worldlines/merge", json={"source": "main", "target_scene": other,
+                                                            "resolutions": {"boat": "source"}}).json()
+    assert resolved["unresolved"] == [] and resolved["applied"] is False
+    assert node(resolved["merged"], "boat")["text"] == "Main boat."
+    assert tools.get("/api/pov/worlds/main").json() == before  # no bookkeeping either
+    assert [(p["dry_run"], p["applied"]) for p in payloads("on_worldline_merge")] == [(False, False)] * 2
 
 
 def test_merge_bad_input(tools):

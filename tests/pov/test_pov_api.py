@@ -41,6 +41,21 @@ def test_set_refuses_a_pov_the_scene_does_not_have(client):
     assert_envelope(client.post(f"{POV}/set", json={}), 422)  # 'pov' is required (null clears)
 
 
+@pytest.mark.parametrize("bad", ["", "../../x", "a/b", "a\\b", "x" * 129, "x" * 100_000, "tab\there", "nul\x00",
+                                 "line\nbreak"])
+def test_set_refuses_unusable_pov_names(client, bad):
+    error = assert_envelope(client.post(f"{POV}/set", json={"pov": bad}), 422, "invalid_pov")
+    assert "1-128 characters" in error["message"] and error["details"]["reason"]
+    assert_envelope(client.post(f"{POV}/set", json={"pov": bad, "scene": scene()}), 422, "invalid_pov")
+    assert client.get(f"{POV}/get").json()["pov"] is None
+
+
+def test_set_accepts_any_other_pov_name(client):
+    for name in ("x" * 128, "Zoë the 2nd", "a.b", "  spaced  "):
+        answer = client.post(f"{POV}/set", json={"pov": name})
+        assert answer.status_code == 200 and answer.json()["pov"] == name
+
+
 def test_unknown_project_is_404(client):
     assert_envelope(client.get(f"{POV}/get", params={"project": "nope"}), 404)
     assert_envelope(client.get(f"{POV}/worlds", params={"project": "nope"}), 404)

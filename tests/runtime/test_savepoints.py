@@ -99,12 +99,15 @@ def write_raw(slot: str, text: str) -> None:
     (savepoints.saves_dir() / f"{slot}.json").write_text(text, encoding="utf-8")
 
 
-def test_a_file_that_is_not_json_is_moved_aside_and_reported():
+def test_a_file_that_is_not_json_is_reported_and_left_in_place():
     write_raw("s", '{"vars": {"tru')
-    with pytest.raises(Conflict) as caught:
-        savepoints.read("s")
-    assert caught.value.code == "save_unreadable" and "not valid JSON" in caught.value.message
-    assert [p.name.split("-")[0] for p in savepoints.saves_dir().iterdir()] == ["s.json.corrupt"]
+    for _ in range(2):
+        with pytest.raises(Conflict) as caught:
+            savepoints.read("s")
+        assert caught.value.code == "save_unreadable" and "not valid JSON" in caught.value.message
+        assert "not valid JSON" in savepoints.summaries()[0]["error"]
+    assert sorted(p.name for p in savepoints.saves_dir().iterdir()) == ["s.json"]
+    assert (savepoints.saves_dir() / "s.json").read_text(encoding="utf-8") == '{"vars": {"tru'
 
 
 @pytest.mark.parametrize(("content", "words"), [

@@ -113,6 +113,26 @@ def test_delete(client):
     assert client.get("/api/save/list").json() == {"saves": []}
 
 
+@pytest.mark.parametrize("content", ['{"vars": {"tru', '{"hello": 1}', "[]"])
+def test_a_damaged_save_stays_listed_and_409_until_overwritten_or_deleted(client, clock, content):
+    assert client.post("/api/save/good", json=MINIMAL).status_code == 200
+    folder = runtime_paths.data_dir() / "saves"
+    (folder / "bad.json").write_text(content, encoding="utf-8")
+    for _ in range(2):  # listing and reading never move the file, so the answers do not change
+        listed = client.get("/api/save/list").json()["saves"]
+        assert [(item["slot"], "error" in item) for item in listed] == [("good", False), ("bad", True)]
+        error = assert_envelope(client.get("/api/save/bad"), 409, "save_unreadable")
+        assert "overwrite" in error["message"] and error["details"]["slot"] == "bad"
+        assert_envelope(client.post("/api/save/bad/resume", json={}), 409, "save_unreadable")
+    assert saves_on_disk() == [".lock", "bad.json", "good.json"]
+    assert (folder / "bad.json").read_text(encoding="utf-8") == content
+    replaced = client.post("/api/save/bad", json=MINIMAL).json()
+    assert replaced["created"] is False and client.get("/api/save/bad").json()["vars"] == MINIMAL["vars"]
+    (folder / "bad.json").write_text(content, encoding="utf-8")
+    assert client.delete("/api/save/bad").json() == {"slot": "bad", "deleted": True}
+    assert saves_on_disk() == [".lock", "good.json"]
+
+
 def test_unknown_slot_is_404_everywhere(client):
     for response in (client.get("/api/save/nope"), client.delete("/api/save/nope"),
                      client.post("/api/save/nope/resume", json={"scene": branchy()})):

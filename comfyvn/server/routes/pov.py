@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from comfyvn.pov import manager, worldlines
@@ -11,6 +12,9 @@ from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.server.routing import domain_router
 
 router = domain_router(prefix="/api/pov", tags=["pov"])
+
+RevisionQ = Annotated[str | None, Query(
+    description="Refuse with 409 unless the stored revision (from GET) is this one.")]
 
 
 class Body(BaseModel):
@@ -23,9 +27,6 @@ class SceneSource(Body):
     scene: dict[str, Any] | None = Field(default=None, description="The scene itself.")
     scene_id: str | None = Field(default=None, description="A stored scene of the project.")
     worldline: str | None = Field(default=None, description="A worldline id: its current scene.")
-
-    def given(self) -> bool:
-        return any(x is not None for x in (self.scene, self.scene_id, self.worldline))
 
     def resolve(self):
         return manager.source_scene(self.project, scene=self.scene, scene_id=self.scene_id,
@@ -72,8 +73,7 @@ def get_pov(project: str = DEFAULT_PROJECT) -> dict[str, Any]:
 
 @router.post("/set", summary="Set (or clear) the active POV; checked against a scene's candidates when given")
 def set_pov(body: SetBody) -> dict[str, Any]:
-    scene = body.resolve()[0] if body.given() else None
-    return manager.set_pov(body.project, body.pov, scene)
+    return manager.set_pov(body.project, body.pov, scene=body.scene, scene_id=body.scene_id, worldline=body.worldline)
 
 
 @router.post("/candidates", summary="Who could tell a scene: cast, speakers, node POVs, visible_to names")
@@ -88,7 +88,7 @@ def fork(body: ForkBody) -> dict[str, Any]:
     return body.create()
 
 
-@router.get("/worlds", summary="The project's worldlines (summaries) and the active one")
+@router.get("/worlds", summary="The project's worldlines (summaries), the active one, and damaged files")
 def list_worlds(project: str = DEFAULT_PROJECT) -> dict[str, Any]:
     return manager.listing(project)
 
@@ -98,30 +98,34 @@ def create_world(body: CreateBody) -> dict[str, Any]:
     return body.create()
 
 
-@router.get("/worlds/{worldline_id}", summary="One worldline, with its base and scene")
+@router.get("/worlds/{worldline_id}", summary="One worldline, with its base, scene and revision")
 def get_world(worldline_id: str, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
     return worldlines.get(project, worldline_id)
 
 
-def _update(worldline_id: str, project: str, body: UpdateBody) -> dict[str, Any]:
+def _update(worldline_id: str, project: str, body: UpdateBody, expected_revision: str | None) -> dict[str, Any]:
     return manager.update(project, worldline_id, name=body.name, pov=body.pov,
                           clear_pov="pov" in body.model_fields_set and body.pov is None,
-                          metadata=body.metadata, scene=body.scene, nodes=body.nodes, remove_nodes=body.remove_nodes)
+                          metadata=body.metadata, scene=body.scene, nodes=body.nodes, remove_nodes=body.remove_nodes,
+                          expected_revision=expected_revision)
 
 
 @router.patch("/worlds/{worldline_id}", summary="Rename, change POV or metadata, or edit the scene (validated)")
-def patch_world(worldline_id: str, body: UpdateBody, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
-    return _update(worldline_id, project, body)
+def patch_world(worldline_id: str, body: UpdateBody, project: str = DEFAULT_PROJECT,
+                expected_revision: RevisionQ = None) -> dict[str, Any]:
+    return _update(worldline_id, project, body, expected_revision)
 
 
 @router.put("/worlds/{worldline_id}", summary="Same as PATCH: only the fields given change")
-def put_world(worldline_id: str, body: UpdateBody, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
-    return _update(worldline_id, project, body)
+def put_world(worldline_id: str, body: UpdateBody, project: str = DEFAULT_PROJECT,
+              expected_revision: RevisionQ = None) -> dict[str, Any]:
+    return _update(worldline_id, project, body, expected_revision)
 
 
-@router.delete("/worlds/{worldline_id}", summary="Delete a worldline without children")
-def delete_world(worldline_id: str, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
-    return worldlines.delete(project, worldline_id)
+@router.delete("/worlds/{worldline_id}", summary="Delete a worldline without children (a damaged one too)")
+def delete_world(worldline_id: str, project: str = DEFAULT_PROJECT,
+                 expected_revision: RevisionQ = None) -> dict[str, Any]:
+    return worldlines.delete(project, worldline_id, expected_revision=expected_revision)
 
 
 @router.post("/worlds/{worldline_id}/activate", summary="Make a worldline (and its POV) the active one")

@@ -20,9 +20,9 @@ from comfyvn.server.routing import domain_router
 
 router = domain_router(prefix="/api/save", tags=["saves"])
 
-SAVE_EXAMPLE = {
-    "vars": {"trust": 2}, "node_pointer": "order", "seed": 42, "rng": "9e3779b97f4a7c15",
-    "scene_id": "cafe_meeting", "label": "Before ordering", "metadata": {"chapter": 1},
+SAVE_EXAMPLE = {  # the example scene of docs/scenario.md after the choice "order"
+    "vars": {"ordered": True, "trust": 0}, "node_pointer": "counter", "seed": 42, "rng": "000000000000002a",
+    "step": 1, "scene_id": "cafe_meeting", "label": "At the counter", "metadata": {"chapter": 1},
 }
 
 
