@@ -14,6 +14,7 @@ from rich.table import Table
 
 from comfyvn import __version__
 from comfyvn.core.errors import ComfyVNError
+from comfyvn.roleplay import cli as roleplay_cli
 from comfyvn.scenario import cli as scenario_cli
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(token_app, name="token")
 app.add_typer(scenario_cli.app, name="scenario")
+app.command("import")(roleplay_cli.import_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -39,6 +39,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.pov.domain",
     "comfyvn.diffmerge.domain",
     "comfyvn.battle.domain",
+    "comfyvn.roleplay.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -1,0 +1,41 @@
+"""The ``roleplay.import`` job: a large upload imported in the background with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from comfyvn.core.job_types import JobContext
+
+Detail = Literal["low", "medium", "high"]
+
+
+class ImportOptions(BaseModel):
+    """How to import a chat log (the form fields / JSON fields of POST /roleplay/import)."""
+
+    project: str = "default"
+    format: str | None = Field(default=None, description="Force a reader (see GET /roleplay/formats); default: detect.")
+    detail_level: Detail = "medium"
+    swipes_as_choices: bool = Field(default=False, description="Turn swipes into a choice between alternatives.")
+    title: str | None = None
+
+
+class ImportJobParams(ImportOptions):
+    path: str = Field(description="The uploaded file, saved under <cache>/uploads/ (removed after the import).")
+    name: str = Field(description="The original file name (format detection and provenance use it).")
+
+
+def run_import(ctx: JobContext) -> dict:
+    from comfyvn.roleplay.service import import_log
+
+    params = ImportJobParams.model_validate(ctx.params or {})
+    upload = Path(params.path)
+    try:
+        data = upload.read_bytes()
+        return import_log(data, params.name, project=params.project, format=params.format,
+                          detail_level=params.detail_level, swipes_as_choices=params.swipes_as_choices,
+                          title=params.title, progress=lambda fraction, message: ctx.progress(fraction, message))
+    finally:
+        upload.unlink(missing_ok=True)

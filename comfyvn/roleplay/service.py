@@ -1,0 +1,344 @@
+"""Import a chat log into a project: read -> transcript -> scenes + characters, stored together.
+
+Files, under ``<project>/roleplay/`` (``<uid>`` = file-name slug + content hash, so importing the
+same file again updates the same import):
+
+    raw/<uid>.<ext>          the uploaded bytes, untouched
+    processed/<uid>.json     the transcript (editable: POST /roleplay/apply_corrections)
+    final/<uid>.json         the cleaned transcript (POST /roleplay/sample_llm)
+    preview/<uid>.json       participants, line count, excerpt, synopsis, warnings
+
+Scenes go to the project's scenes, new characters to its characters (matched by id or name
+first). Everything is computed and validated before the first write; if a write fails, the
+files written so far are removed and replaced ones restored, so a failed import leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from comfyvn.core import modder_hooks
+from comfyvn.core.errors import InvalidInput, NotFound
+from comfyvn.core.store import atomic_write_bytes, atomic_write_json, read_json
+from comfyvn.projects import store
+from comfyvn.projects.paths import check_id, project_dir
+from comfyvn.roleplay import readers
+from comfyvn.roleplay.formatter import Options, Participant, format_transcript, slug
+from comfyvn.roleplay.transcript import Message, Transcript, UnreadableLog
+from comfyvn.scenario.models import gc_paused
+from comfyvn.scenario.validate import validate
+
+Progress = Callable[[float, str], None]
+FOLDERS = ("raw", "processed", "final", "preview")
+EXCERPT_LINES = 6
+
+
+def roleplay_dir(project: str) -> Path:
+    return project_dir(project) / "roleplay"
+
+
+def import_uid(name: str, data: bytes) -> str:
+    stem = re.sub(r"\.[A-Za-z0-9]{1,8}$", "", Path(name or "chat").name)
+    return f"{slug(stem, 'chat')[:48]}-{hashlib.sha256(data).hexdigest()[:10]}"
+
+
+def read_transcript(data: bytes, name: str, format: str | None = None) -> Transcript:
+    """The transcript of an upload; 422 naming format, line and field when it cannot be read."""
+    try:
+        return readers.read(readers.Source(data, name), format)
+    except UnreadableLog as exc:
+        label, message = name or "upload", str(exc)
+        if not message.startswith(label):
+            message = f"{label}: {message}"
+        raise InvalidInput(message, code="unreadable_log", details=exc.details()) from None
+    except RecursionError:
+        raise InvalidInput(f"{name or 'upload'}: nesting too deep to read", code="unreadable_log") from None
+
+
+def import_log(data: bytes, name: str, *, project: str = store.DEFAULT_PROJECT, format: str | None = None,
+               detail_level: str = "medium", swipes_as_choices: bool = False, title: str | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
+    """Import one chat log; returns the import summary (uid, scenes, characters, warnings)."""
+    say = progress or (lambda fraction, message: None)
+    store.require_project(project)
+    say(0.05, "reading")
+    transcript = read_transcript(data, name, format)
+    uid = import_uid(name, data)
+    say(0.4, f"formatting {len(transcript.messages)} messages")
+    options = Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
+                      title=title or transcript.title, chat=name or None)
+    return _publish(project, uid, name, transcript, options, raw=data, say=say)
+
+
+def _too_deep(name: str) -> InvalidInput:
+    return InvalidInput(f"{name or 'upload'}: the data is nested too deeply to store", code="unreadable_log")
+
+
+def _publish(project: str, uid: str, name: str, transcript: Transcript, options: Options, *,
+             raw: bytes | None = None, cleaned: Transcript | None = None,
+             say: Progress = lambda fraction, message: None) -> dict[str, Any]:
+    """Format (the cleaned transcript when given), check, then write every file of the import at once."""
+    try:
+        with gc_paused():  # ~10 objects per message, no cycles: the collector would only slow it down
+            return _publish_now(project, uid, name, transcript, options, raw, cleaned, say)
+    except RecursionError:
+        raise _too_deep(name) from None
+
+
+def _publish_now(project: str, uid: str, name: str, transcript: Transcript, options: Options,
+                 raw: bytes | None, cleaned: Transcript | None, say: Progress) -> dict[str, Any]:
+    scenes, people = format_transcript(cleaned or transcript, options)
+    if not scenes:
+        raise InvalidInput(f"{name or 'upload'}: every message is hidden or a system notice; nothing to import",
+                           code="empty_log")
+    say(0.6, f"checking {len(scenes)} scene(s)")
+    for scene in scenes:
+        report = validate(scene)
+        if not report.valid:  # a formatter defect, never the user's fault: report it plainly
+            raise InvalidInput(f"import produced an invalid scene {scene['id']}: {report.errors[0].message}",
+                               code="import_failed", details={"errors": [p.as_dict() for p in report.errors]})
+    characters = _characters(project, people)
+    preview = preview_document(uid, name, cleaned or transcript, scenes, people)
+    stale = [item["id"] for item in store.collection("scene").list(project)
+             if item["id"].startswith(uid + "-") and item["id"] not in {s["id"] for s in scenes}]
+    say(0.75, "writing")
+    base = roleplay_dir(project)
+    with _Staging(project) as staging:
+        if raw is not None:
+            staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
+        staging.write(base / "processed" / f"{uid}.json", processed_document(uid, name, transcript, options))
+        if cleaned is not None:
+            staging.write(base / "final" / f"{uid}.json", processed_document(uid, name, cleaned, options))
+        else:
+            staging.remove(base / "final" / f"{uid}.json")  # an older cleaned copy no longer matches
+        staging.write(base / "preview" / f"{uid}.json", preview)
+        for scene in scenes:
+            staging.scene(scene)
+        for scene_id in stale:
+            staging.drop_scene(scene_id)
+        for character, created in characters:
+            if created:
+                staging.character(character)
+    say(0.95, "done")
+    for character, created in characters:
+        modder_hooks.emit("on_character_imported", {"project": project, "character_id": character["id"],
+                                                    "name": character["name"], "source": "chat", "created": created})
+    summary = {"project": project, "uid": uid, "format": transcript.format, "scenes": [s["id"] for s in scenes],
+               "messages": len(transcript.messages), "story_messages": len(transcript.story_messages()),
+               "participants": [p.as_dict() for p in people.values()],
+               "characters": [{"id": c["id"], "name": c["name"], "created": created} for c, created in characters],
+               "warnings": [p.as_dict() for p in transcript.problems], "best_effort": transcript.best_effort,
+               "cleaned": cleaned is not None}
+    modder_hooks.emit("on_roleplay_imported", {"project": project, "uid": uid, "format": transcript.format,
+                                               "scenes": summary["scenes"], "messages": summary["messages"],
+                                               "warnings": len(summary["warnings"])})
+    return summary
+
+
+def _load(project: str, uid: str, folder: str) -> dict[str, Any] | None:
+    check_id(uid, "import")
+    document = read_json(roleplay_dir(project) / folder / f"{uid}.json")
+    return document if isinstance(document, dict) else None
+
+
+def _processed(project: str, uid: str) -> dict[str, Any]:
+    store.require_project(project)
+    document = _load(project, uid, "processed")
+    if document is None:
+        raise NotFound(f"no roleplay import {uid!r} in project {project!r}", details={"uid": uid})
+    return document
+
+
+def _options_of(document: dict[str, Any], **changes: Any) -> Options:
+    known = {k: v for k, v in (document.get("options") or {}).items() if k in Options.__dataclass_fields__}
+    return Options(**{**known, **{k: v for k, v in changes.items() if v is not None}})
+
+
+def apply_corrections(project: str, uid: str, *, messages: list[dict[str, Any]] | None = None,
+                      speakers: dict[str, str] | None = None, detail_level: str | None = None,
+                      swipes_as_choices: bool | None = None) -> dict[str, Any]:
+    """Persist editor edits into the processed transcript and re-make its scenes.
+
+    ``messages``: ``[{index, text?, speaker?, role?, hidden?}]``; ``speakers``: rename a speaker
+    everywhere (``{"Sera": "Seraphina"}``, e.g. to map a speaker onto an existing character).
+    """
+    document = _processed(project, uid)
+    transcript = transcript_from(document)
+    by_index = {m.index: m for m in transcript.messages}
+    for edit in messages or []:
+        if not isinstance(edit, dict) or not isinstance(edit.get("index"), int):
+            raise InvalidInput("every correction needs an integer 'index' (the message index)",
+                               details={"correction": edit})
+        message = by_index.get(edit["index"])
+        if message is None:
+            raise InvalidInput(f"import {uid!r} has no message {edit['index']}", details={"index": edit["index"]})
+        unknown = set(edit) - {"index", "text", "speaker", "role", "hidden"}
+        if unknown:
+            raise InvalidInput(f"unknown correction field(s) {sorted(unknown)}: use text, speaker, role, hidden",
+                               details={"fields": sorted(unknown)})
+        if "text" in edit:
+            message.text = _string(edit["text"], "text")
+        if "speaker" in edit:
+            message.speaker = _string(edit["speaker"], "speaker")
+        if "role" in edit:
+            if edit["role"] not in ("user", "character", "narrator", "system"):
+                raise InvalidInput("role must be user, character, narrator or system", details={"role": edit["role"]})
+            message.role = edit["role"]
+        if "hidden" in edit:
+            message.hidden = bool(edit["hidden"])
+    for old, new in (speakers or {}).items():
+        new = _string(new, "speaker")
+        for message in transcript.messages:
+            if message.speaker == old:
+                message.speaker = new
+    options = _options_of(document, detail_level=detail_level, swipes_as_choices=swipes_as_choices)
+    return _publish(project, uid, document.get("source", uid), transcript, options)
+
+
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} must be a non-empty string", details={"field": field})
+    return value
+
+
+def sample_llm(project: str, uid: str, *, detail_level: str | None = None) -> dict[str, Any]:
+    """Clean the processed transcript (offline cleaner unless an LLM provider is configured), store it
+    as the final variant and re-make the scenes from it."""
+    from comfyvn.roleplay.cleaner import OfflineCleaner, clean_transcript
+
+    document = _processed(project, uid)
+    transcript = transcript_from(document)
+    options = _options_of(document, detail_level=detail_level)
+    cleaner = OfflineCleaner()
+    cleaned, stats = clean_transcript(transcript, options.detail_level, cleaner)
+    summary = _publish(project, uid, document.get("source", uid), transcript, options, cleaned=cleaned)
+    return summary | {"cleaner": cleaner.name, "changes": stats}
+
+
+def _ext(name: str) -> str:
+    match = re.search(r"\.([A-Za-z0-9]{1,8})$", name or "")
+    return match.group(1).lower() if match else "bin"
+
+
+def _characters(project: str, people: dict[str, Participant]) -> list[tuple[dict[str, Any], bool]]:
+    """Character records for the chat's characters: an existing one (same id or name) or a new one."""
+    existing = store.collection("character").list(project)
+    by_name = {str(item.get("name", "")).casefold(): item for item in existing}
+    by_id = {item["id"]: item for item in existing}
+    out = []
+    for person in people.values():
+        if person.role != "character":
+            continue
+        found = by_id.get(person.id) or by_name.get(person.name.casefold())
+        if found is not None:
+            out.append(({"id": found["id"], "name": found.get("name", person.name)}, False))
+        else:
+            out.append(({"id": check_id(person.id, "character"), "name": person.name,
+                         "metadata": {"imported_from": "chat"}}, True))
+    return out
+
+
+def processed_document(uid: str, name: str, transcript: Transcript, options: Options) -> dict[str, Any]:
+    return {"uid": uid, "source": name, "format": transcript.format, "title": transcript.title,
+            "user_name": transcript.user_name, "character_names": transcript.character_names,
+            "metadata": transcript.metadata, "best_effort": transcript.best_effort,
+            "options": asdict(options), "problems": [p.as_dict() for p in transcript.problems],
+            "messages": [asdict(m) for m in transcript.messages]}
+
+
+def transcript_from(document: dict[str, Any]) -> Transcript:
+    """The transcript stored in a processed/final document."""
+    messages = [Message(**m) for m in document.get("messages", [])]
+    return Transcript(format=document.get("format", "unknown"), messages=messages, title=document.get("title"),
+                      user_name=document.get("user_name"), character_names=document.get("character_names") or [],
+                      metadata=document.get("metadata") or {}, best_effort=bool(document.get("best_effort")))
+
+
+def preview_document(uid: str, name: str, transcript: Transcript, scenes: list[dict[str, Any]],
+                     people: dict[str, Participant]) -> dict[str, Any]:
+    story = transcript.story_messages()
+    excerpt = [{"speaker": m.speaker, "text": m.text[:280]} for m in story[:EXCERPT_LINES]]
+    counts = ", ".join(f"{p.name} ({p.messages})" for p in people.values())
+    synopsis = (f"{len(story)} messages between {counts} in {len(scenes)} scene(s)"
+                + (f", from {story[0].timestamp_raw} to {story[-1].timestamp_raw}" if story and story[0].timestamp_raw
+                   and story[-1].timestamp_raw else "") + ".")
+    return {"uid": uid, "source": name, "format": transcript.format, "title": transcript.title,
+            "participants": [p.as_dict() for p in people.values()], "line_count": len(story),
+            "hidden": sum(1 for m in transcript.messages if m.hidden), "excerpt": excerpt, "synopsis": synopsis,
+            "scenes": [s["id"] for s in scenes], "warnings": [p.as_dict() for p in transcript.problems],
+            "best_effort": transcript.best_effort}
+
+
+def preview(project: str, uid: str) -> dict[str, Any]:
+    store.require_project(project)
+    document = _load(project, uid, "preview")
+    if document is None:
+        raise NotFound(f"no roleplay import {uid!r} in project {project!r}", details={"uid": uid})
+    return document
+
+
+class _Staging:
+    """Write a set of files; on an exception undo every write (new files removed, old ones restored)."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self._undo: list[Callable[[], None]] = []
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is not None:
+            for undo in reversed(self._undo):
+                try:
+                    undo()
+                except Exception:  # noqa: BLE001 - keep undoing the rest; the original error is raised
+                    pass
+
+    def _remember(self, path: Path) -> None:
+        old = path.read_bytes() if path.exists() else None
+        self._undo.append((lambda: atomic_write_bytes(path, old)) if old is not None
+                          else (lambda: path.unlink(missing_ok=True)))
+
+    def write(self, path: Path, content: bytes | dict[str, Any]) -> None:
+        self._remember(path)
+        if isinstance(content, bytes):
+            atomic_write_bytes(path, content)
+        else:
+            atomic_write_json(path, content)
+
+    def remove(self, path: Path) -> None:
+        if path.exists():
+            self._remember(path)
+            path.unlink()
+
+    def _item(self, kind: str, data: dict[str, Any]) -> None:
+        collection = store.collection(kind)
+        try:
+            old = collection.get(self.project, data["id"])["data"]
+        except NotFound:
+            old = None
+        if old is None:
+            collection.create(self.project, data)
+            self._undo.append(lambda: collection.delete(self.project, data["id"], force=True))
+        else:
+            collection.replace(self.project, data["id"], data)
+            self._undo.append(lambda: collection.replace(self.project, data["id"], old))
+
+    def scene(self, scene: dict[str, Any]) -> None:
+        self._item("scene", scene)
+
+    def drop_scene(self, scene_id: str) -> None:
+        collection = store.collection("scene")
+        old = collection.get(self.project, scene_id)["data"]
+        collection.delete(self.project, scene_id, force=True)
+        self._undo.append(lambda: collection.create(self.project, old))
+
+    def character(self, character: dict[str, Any]) -> None:
+        self._item("character", character)

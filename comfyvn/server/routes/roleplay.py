@@ -1,0 +1,124 @@
+"""Roleplay import: upload a chat log (multipart or JSON), preview it, list the readers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from comfyvn.config import runtime_paths
+from comfyvn.core.errors import InvalidInput
+from comfyvn.core.store import atomic_write_bytes
+from comfyvn.projects.paths import DEFAULT_PROJECT
+from comfyvn.roleplay import readers, service
+from comfyvn.roleplay.jobs import Detail, ImportOptions
+from comfyvn.scenario.validate import schema_problems
+from comfyvn.server.routing import ServicesDep, domain_router
+
+router = domain_router(prefix="/roleplay", tags=["roleplay"])
+INLINE_LIMIT = 1 << 20  # uploads up to 1 MiB import in the request; larger ones run as a job
+
+
+class ImportRequest(ImportOptions):
+    blocking: bool = Field(default=False, description="Import in the request even when the file is large.")
+
+
+class JsonUpload(ImportRequest):
+    name: str = Field(default="chat.jsonl", description="File name (format detection uses it).")
+    content: str | None = Field(default=None, description="The file's text.")
+    content_base64: str | None = Field(default=None, description="The file's bytes, base64 (for PNG cards).")
+
+
+def _options(model: type[ImportRequest], values: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = [p.as_dict() for p in schema_problems(exc)]
+        raise InvalidInput(f"invalid import options: {problems[0]['path']}: {problems[0]['message']}",
+                           details={"errors": problems}) from None
+
+
+async def _upload(request: Request) -> tuple[bytes, str, ImportRequest]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart upload needs a 'file' field with the chat log", details={"field": "file"})
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""}
+        return data, upload.filename or "upload", _options(ImportRequest, fields)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInput("send multipart/form-data with a 'file' field, or a JSON object with 'content'") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the JSON body must be an object with 'name' and 'content' (or 'content_base64')")
+    upload = _options(JsonUpload, body)
+    if (upload.content is None) == (upload.content_base64 is None):
+        raise InvalidInput("give exactly one of 'content' (text) or 'content_base64' (bytes)")
+    if upload.content is not None:
+        return upload.content.encode("utf-8"), upload.name, upload
+    try:
+        return base64.b64decode(upload.content_base64, validate=True), upload.name, upload
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64 is not valid base64", details={"field": "content_base64"}) from None
+
+
+@router.get("/formats", summary="The log formats the importer reads (ids usable as 'format')")
+def formats() -> dict[str, Any]:
+    return {"formats": [{"id": r.id, "description": r.description} for r in readers.readers().values()]}
+
+
+@router.post("/import", summary="Import a chat log (multipart 'file' or JSON 'content'); large files run as a job",
+             responses={202: {"description": "Queued as a roleplay.import job: {job_id, status_url}"}})
+async def import_chat(request: Request, services: ServicesDep) -> Any:
+    data, name, options = await _upload(request)
+    kwargs = options.model_dump(exclude={"blocking", "name", "content", "content_base64"})
+    if options.blocking or len(data) <= INLINE_LIMIT:
+        return service.import_log(data, name, **kwargs)
+    path = runtime_paths.cache_dir() / "uploads" / uuid.uuid4().hex
+    atomic_write_bytes(path, data)
+    job = services.jobs.submit("roleplay.import", {**kwargs, "path": str(path), "name": name})
+    return JSONResponse({"job_id": job["id"], "status_url": f"/jobs/{job['id']}", "queued": True},
+                        status_code=202)
+
+
+@router.get("/preview/{uid}", summary="Participants, line count, excerpt, synopsis and warnings of an import")
+def preview(uid: str, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
+    return service.preview(project, uid)
+
+
+class ImportRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = DEFAULT_PROJECT
+    uid: str = Field(description="The import id returned by POST /roleplay/import.")
+
+
+class CorrectionsBody(ImportRef):
+    messages: list[dict[str, Any]] = Field(default_factory=list,
+                                           description="[{index, text?, speaker?, role?, hidden?}]")
+    speakers: dict[str, str] = Field(default_factory=dict, description="Rename speakers: {old: new}.")
+    detail_level: Detail | None = None
+    swipes_as_choices: bool | None = None
+
+
+class CleanBody(ImportRef):
+    detail_level: Detail | None = None
+
+
+@router.post("/apply_corrections", summary="Persist editor edits to an import's transcript and re-make its scenes")
+def apply_corrections(body: CorrectionsBody) -> dict[str, Any]:
+    return service.apply_corrections(body.project, body.uid, messages=body.messages, speakers=body.speakers,
+                                     detail_level=body.detail_level, swipes_as_choices=body.swipes_as_choices)
+
+
+@router.post("/sample_llm", summary="Clean an import into its final variant (offline cleaner) and re-make its scenes")
+def sample_llm(body: CleanBody) -> dict[str, Any]:
+    return service.sample_llm(body.project, body.uid, detail_level=body.detail_level)

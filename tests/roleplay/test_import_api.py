@@ -1,0 +1,169 @@
+"""POST /roleplay/import (multipart, JSON, job), preview, corrections, cleaning; atomicity; events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from comfyvn.config.settings import SettingsManager
+from comfyvn.core import modder_hooks
+from comfyvn.projects.paths import project_dir
+from comfyvn.server.app import create_app
+from tests.conftest import assert_envelope
+from tests.support.jobs_http import wait_job
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sillytavern" / "synthetic"
+SOLO = "Seraphina - 2024-09-28@01h00m07s.jsonl"
+GROUP = "group chats__2024-09-28@02h10m00s.jsonl"
+
+
+def fixture(name: str) -> bytes:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip("shared fixtures not present")
+    return path.read_bytes()
+
+
+def upload(client, name, data, **fields):
+    return client.post("/roleplay/import", files={"file": (name, data)}, data={k: str(v).lower() if isinstance(v, bool)
+                                                                              else str(v) for k, v in fields.items()})
+
+
+def roleplay_files(project="default"):
+    base = project_dir(project) / "roleplay"
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) if base.exists() else []
+
+
+def test_import_a_sillytavern_chat_end_to_end(client):
+    seen = []
+    modder_hooks.subscribe("on_roleplay_imported", seen.append)
+    modder_hooks.subscribe("on_character_imported", seen.append)
+    response = upload(client, SOLO, fixture(SOLO), detail_level="high")
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    uid = summary["uid"]
+    assert uid.startswith("seraphina-2024-09-28-01h00m07s-") and summary["format"] == "sillytavern.jsonl"
+    assert {(p["name"], p["role"]) for p in summary["participants"]} >= {("Seraphina", "character"), ("User", "user")}
+    assert sorted(roleplay_files()) == [f"preview/{uid}.json", f"processed/{uid}.json", f"raw/{uid}.jsonl"]
+    assert (project_dir("default") / "roleplay" / "raw" / f"{uid}.jsonl").read_bytes() == fixture(SOLO)
+    scene = client.get(f"/api/scenes/{summary['scenes'][0]}").json()["data"]
+    first = scene["nodes"][0]["beats"]
+    assert any(b["kind"] == "say" and b["speaker"] == "seraphina" for b in first)
+    assert all(b["source"]["chat"] == SOLO and b["source"]["message_index"] == 0 for b in first if "source" in b)
+    played = client.post("/api/scenario/run/play", json={"scene_id": scene["id"], "seed": 3}).json()
+    assert played["stopped"] == "finished"
+    characters = {c["id"] for c in client.get("/api/characters").json()["items"]}
+    assert "seraphina" in characters
+    assert [e["event"] for e in seen][-1] == "on_roleplay_imported"
+    assert seen[-1]["payload"]["uid"] == uid
+    preview = client.get(f"/roleplay/preview/{uid}").json()
+    assert preview["line_count"] > 0 and preview["excerpt"][0]["speaker"] == "Seraphina" and "messages" in preview["synopsis"]
+
+
+def test_reimport_updates_the_same_import_and_matches_characters(client):
+    first = upload(client, GROUP, fixture(GROUP)).json()
+    again = upload(client, GROUP, fixture(GROUP), swipes_as_choices=True).json()
+    assert again["uid"] == first["uid"] and again["scenes"] == first["scenes"]
+    assert all(not c["created"] for c in again["characters"])
+    assert {c["name"] for c in first["characters"]} == {"Seraphina", "Aria"}
+
+
+def test_json_body_and_formats(client):
+    body = {"name": "log.txt", "content": "Mira: Hi there!\nYou: Hello.\n---\nMira: Later that day...",
+            "format": "transcript.plain"}
+    summary = client.post("/roleplay/import", json=body).json()
+    assert summary["format"] == "transcript.plain" and len(summary["scenes"]) == 2
+    ids = {f["id"] for f in client.get("/roleplay/formats").json()["formats"]}
+    assert {"sillytavern.jsonl", "sillytavern.txt", "discord.json", "oobabooga.json"} <= ids
+
+
+@pytest.mark.parametrize(("body", "code", "needle"), [
+    ({"name": "x.bin", "content": "\u0000\u0001"}, "unreadable_log", "x.bin"),
+    ({"name": "x.txt", "content": "hello world"}, "unreadable_log", "not a chat log"),
+    ({"name": "x.jsonl", "content": "{}", "format": "nope"}, "unreadable_log", "unknown format 'nope'"),
+    ({"name": "x.jsonl", "content": "a", "content_base64": "YQ=="}, "invalid_input", "exactly one"),
+    ({"name": "x.png", "content_base64": "***"}, "invalid_input", "base64"),
+    ({"name": "x.txt", "content": "A: b", "detail_level": "extreme"}, "invalid_input", "detail_level"),
+    ({"name": "x.txt", "content": "A: b", "project": "../etc"}, "invalid_input", "project"),
+])
+def test_bad_uploads(client, body, code, needle):
+    error = assert_envelope(client.post("/roleplay/import", json=body), 422, code)
+    assert needle in error["message"]
+    assert roleplay_files() == []
+
+
+def test_non_object_and_multipart_without_file(client):
+    assert_envelope(client.post("/roleplay/import", json=[1, 2]), 422)
+    assert_envelope(client.post("/roleplay/import", data={"project": "default"},
+                                files={"other": ("a", b"b")}), 422)
+
+
+def test_partly_broken_file_imports_what_it_can(client):
+    data = fixture(SOLO) + b'\n{not json}\n{"name": "Seraphina", "is_user": false, "mes": 5}\n'
+    summary = upload(client, "broken.jsonl", data).json()
+    lines = {w["line"] for w in summary["warnings"]}
+    total = data.count(b"\n") + 1
+    assert {total - 2, total - 1} <= lines  # the last line is empty (the trailing newline)
+
+
+def test_a_failed_write_leaves_nothing_behind(client, monkeypatch):
+    from comfyvn.roleplay import service
+
+    upload(client, GROUP, fixture(GROUP))
+    before = roleplay_files()
+    scenes_before = client.get("/api/scenes").json()["items"]
+    real = service.atomic_write_json
+
+    def failing(path, obj, **kw):
+        if "preview" in str(path):
+            raise OSError("disk full")
+        return real(path, obj, **kw)
+
+    monkeypatch.setattr(service, "atomic_write_json", failing)
+    with TestClient(client.app, raise_server_exceptions=False) as c:
+        response = upload(c, SOLO, fixture(SOLO))
+    assert response.status_code == 500
+    assert roleplay_files() == before
+    assert [s["id"] for s in client.get("/api/scenes").json()["items"]] == [s["id"] for s in scenes_before]
+
+
+def test_corrections_and_cleaning(client):
+    uid = upload(client, SOLO, fixture(SOLO)).json()["uid"]
+    fixed = client.post("/roleplay/apply_corrections", json={
+        "uid": uid, "messages": [{"index": 1, "text": "A corrected line."}], "speakers": {"User": "Ann"}}).json()
+    assert "Ann" in [p["name"] for p in fixed["participants"]]
+    processed = json.loads((project_dir("default") / "roleplay" / "processed" / f"{uid}.json").read_text())
+    assert processed["messages"][1]["text"] == "A corrected line."
+    cleaned = client.post("/roleplay/sample_llm", json={"uid": uid, "detail_level": "high"}).json()
+    assert cleaned["cleaner"] == "offline" and cleaned["cleaned"] is True
+    assert f"final/{uid}.json" in roleplay_files()
+    assert_envelope(client.post("/roleplay/apply_corrections", json={"uid": uid, "messages": [{"index": 999}]}), 422)
+    assert_envelope(client.post("/roleplay/apply_corrections", json={"uid": uid, "messages": [{"index": 1, "x": 1}]}),
+                    422)
+    assert_envelope(client.post("/roleplay/sample_llm", json={"uid": "missing-uid"}), 404, "not_found")
+    assert_envelope(client.get("/roleplay/preview/missing-uid"), 404, "not_found")
+    assert_envelope(client.get("/roleplay/preview/..%2Fx"), 404)
+
+
+def test_large_upload_runs_as_a_job(live_server, monkeypatch):
+    from comfyvn.server.routes import roleplay
+
+    monkeypatch.setattr(roleplay, "INLINE_LIMIT", 100)
+    response = httpx.post(live_server.base_url + "/roleplay/import", files={"file": (SOLO, fixture(SOLO))}, timeout=30)
+    assert response.status_code == 202, response.text
+    job = wait_job(live_server, response.json()["job_id"])
+    assert job["state"] == "succeeded" and job["result"]["format"] == "sillytavern.jsonl"
+    bad = httpx.post(live_server.base_url + "/roleplay/import", files={"file": ("junk.jsonl", b"x" * 500)}, timeout=30)
+    failed = wait_job(live_server, bad.json()["job_id"])
+    assert failed["state"] == "failed" and "junk.jsonl" in failed["error"]
+
+
+def test_upload_over_the_body_limit_is_413(runtime_root):
+    SettingsManager().save({"server": {"max_body_bytes": 2000}})
+    with TestClient(create_app(configure_logging=False)) as client:
+        assert_envelope(upload(client, SOLO, b"x" * 5000), 413, "payload_too_large")
+    assert roleplay_files() == []
