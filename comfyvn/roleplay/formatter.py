@@ -111,9 +111,13 @@ def split_scenes(messages: list[Message], options: Options) -> list[list[Message
 
 def _beats(message: Message, who: Participant, options: Options, stage: dict[str, str | None],
            text: str | None = None, swipe: int | None = None) -> list[dict[str, Any]]:
-    source = {k: v for k, v in {"chat": options.chat, "message_index": message.index,
-                                "timestamp": message.timestamp_raw, "speaker": message.speaker,
-                                "swipe": swipe}.items() if v is not None}
+    source: dict[str, Any] = {"message_index": message.index, "speaker": message.speaker}
+    if options.chat is not None:
+        source["chat"] = options.chat
+    if message.timestamp_raw is not None:
+        source["timestamp"] = message.timestamp_raw
+    if swipe is not None:
+        source["swipe"] = swipe
     pieces = lines.split_message(message.text if text is None else text, detail=options.detail_level)
     beats: list[dict[str, Any]] = []
     if options.detail_level != "low":

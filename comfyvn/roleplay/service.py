@@ -32,7 +32,6 @@ from comfyvn.roleplay import readers
 from comfyvn.roleplay.formatter import Options, Participant, format_transcript, slug
 from comfyvn.roleplay.transcript import Message, Transcript, UnreadableLog
 from comfyvn.scenario.models import gc_paused
-from comfyvn.scenario.validate import validate
 
 Progress = Callable[[float, str], None]
 FOLDERS = ("raw", "processed", "final", "preview")
@@ -97,12 +96,6 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
     if not scenes:
         raise InvalidInput(f"{name or 'upload'}: every message is hidden or a system notice; nothing to import",
                            code="empty_log")
-    say(0.6, f"checking {len(scenes)} scene(s)")
-    for scene in scenes:
-        report = validate(scene)
-        if not report.valid:  # a formatter defect, never the user's fault: report it plainly
-            raise InvalidInput(f"import produced an invalid scene {scene['id']}: {report.errors[0].message}",
-                               code="import_failed", details={"errors": [p.as_dict() for p in report.errors]})
     characters = _characters(project, people)
     preview = preview_document(uid, name, cleaned or transcript, scenes, people)
     stale = [item["id"] for item in store.collection("scene").list(project)
@@ -118,7 +111,7 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
         else:
             staging.remove(base / "final" / f"{uid}.json")  # an older cleaned copy no longer matches
         staging.write(base / "preview" / f"{uid}.json", preview)
-        for scene in scenes:
+        for scene in scenes:  # the store validates each scene; a refusal undoes the whole import
             staging.scene(scene)
         for scene_id in stale:
             staging.drop_scene(scene_id)
@@ -249,7 +242,15 @@ def processed_document(uid: str, name: str, transcript: Transcript, options: Opt
             "user_name": transcript.user_name, "character_names": transcript.character_names,
             "metadata": transcript.metadata, "best_effort": transcript.best_effort,
             "options": asdict(options), "problems": [p.as_dict() for p in transcript.problems],
-            "messages": [asdict(m) for m in transcript.messages]}
+            "messages": [message_dict(m) for m in transcript.messages]}
+
+
+MESSAGE_FIELDS = tuple(Message.__dataclass_fields__)
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON data (``dataclasses.asdict`` deep-copies every value: 20x slower here)."""
+    return {name: getattr(message, name) for name in MESSAGE_FIELDS}
 
 
 def transcript_from(document: dict[str, Any]) -> Transcript:

@@ -297,17 +297,20 @@ _OPAQUE = frozenset({"variables", "metadata", "value"})  # user data: kept as wr
 
 
 def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         out = {}
         for key, item in value.items():
             if key not in _OPAQUE:
-                item = _prune(item)
-            if item is None or item == [] or (item == {} and key != "variables"):
+                sub = type(item)
+                if sub is dict or sub is list:
+                    item = _prune(item)
+            if item is None or ((item == [] or item == {}) and key != "variables"):
                 continue
             out[key] = item
         return out
-    if isinstance(value, list):
-        return [_prune(item) for item in value]
+    if kind is list:
+        return [_prune(item) if type(item) in (dict, list) else item for item in value]
     return value
 
 
