@@ -40,6 +40,8 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.diffmerge.domain",
     "comfyvn.battle.domain",
     "comfyvn.roleplay.domain",
+    "comfyvn.sillytavern.domain",
+    "comfyvn.player.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

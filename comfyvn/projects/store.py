@@ -150,7 +150,7 @@ class Collection:
         folder = project_dir(require_project(project)) / self.kind.folder
         items = []
         for path in sorted(folder.glob("*.json")):
-            if not ID_RE.match(path.stem):
+            if not ID_RE.match(path.stem) or not path.is_file():  # e.g. a character's '<id>.json/' folder
                 continue
             got = _read(path)
             if got is None:

@@ -1,4 +1,5 @@
-"""``comfyvn import FILE|FOLDER...``: import chat logs into a project with a progress bar."""
+"""``comfyvn import FILE|FOLDER...``: import chat logs, character cards, World Info files,
+personas and whole SillyTavern data folders into a project, with a progress bar and a summary."""
 
 from __future__ import annotations
 
@@ -15,59 +16,93 @@ from comfyvn.core.errors import ComfyVNError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-SKIP_SUFFIXES = {".png", ".webp", ".jpg", ".jpeg", ".gif", ".mp3", ".ogg", ".wav", ".zip", ".charx"}
 
 
-def _files(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _plans(paths: list[Path], user: Optional[str], kinds: tuple[str, ...]) -> list:
+    """One plan per argument: a file; a SillyTavern data folder (discovered); any other folder
+    (searched for importable files)."""
+    from comfyvn.sillytavern import importer
+
+    plans = []
     for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() not in SKIP_SUFFIXES
-                                and not p.name.startswith(".")))
-        elif path.is_file():
-            found.append(path)
-        else:
-            err.print(f"[bold red]error:[/] no such file or folder: {escape(str(path))}")
-            raise typer.Exit(2)
-    return found
+        if not path.exists():
+            _fail(f"no such file or folder: {path}")
+        try:
+            if path.is_dir():
+                try:
+                    plans.append(importer.discover(path, user, kinds))
+                except importer.NotSillyTavernFolder:
+                    plans.append(importer.search(path))
+            else:
+                plans.append(importer.Plan(source=str(path), items=[importer.Item(path.name, path)]))
+        except ComfyVNError as exc:  # several SillyTavern users and no --user, an unknown --user
+            _fail(exc.message)
+    return plans
+
+
+def _result(row: dict) -> str:
+    if row["status"] == "error":
+        return f"[red]{escape(row['error']['message'])}[/]"
+    if row["status"] == "skipped":
+        return f"[dim]skipped: {escape(str(row['result']))}[/]"
+    return f"[green]{escape(str(row['id']))}[/]"
 
 
 def import_command(
-    paths: list[Path] = typer.Argument(..., help="Chat log files, or folders to search for them."),
+    paths: list[Path] = typer.Argument(..., help="Files (chats, cards, World Info, personas), SillyTavern data "
+                                       "folders, or folders to search."),
     project: str = typer.Option("default", "--project", "-p", help="Project to import into."),
-    format: Optional[str] = typer.Option(None, "--format", "-f", help="Force a reader (see the docs); default: detect."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="Force the chat reader (see the docs): files "
+                                         "not recognised as cards, worlds or personas are read as chats with it."),
     detail_level: str = typer.Option("medium", "--detail", help="low, medium or high."),
     swipes: bool = typer.Option(False, "--swipes-as-choices", help="Turn swipes into choices between alternatives."),
+    user: Optional[str] = typer.Option(None, "--user", help="The SillyTavern user (data/<user>/) when there are "
+                                       "several."),
+    kinds: str = typer.Option("worlds,personas,characters,chats", "--kinds",
+                              help="What to import, comma-separated: worlds, personas, characters, chats."),
 ) -> None:
-    """Import chat logs (SillyTavern .jsonl/.txt, oobabooga, Agnai, RisuAI, CAI Tools, Discord, transcripts)
-    into a project as scenes. Exit 1 when any file fails; the others are still imported."""
-    from comfyvn.roleplay.service import import_log
+    """Import chat logs (SillyTavern, oobabooga, Agnai, RisuAI, CAI Tools, Discord, transcripts), character
+    cards, World Info files, personas and SillyTavern data folders into a project. Exit 1 when any item
+    fails (the others are still imported), 2 for bad arguments."""
+    from comfyvn.sillytavern import importer
 
     if detail_level not in ("low", "medium", "high"):
-        err.print("[bold red]error:[/] --detail must be low, medium or high")
-        raise typer.Exit(2)
-    files = _files(paths)
-    if not files:
-        err.print("[bold red]error:[/] no files to import")
-        raise typer.Exit(2)
-    table = Table("file", "format", "scenes", "messages", "warnings", "result")
-    failures = 0
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[message]}", markup=False),
-                  TimeElapsedColumn(), console=err) as progress:
-        overall = progress.add_task("importing", total=len(files), message="")
-        for path in files:
-            progress.update(overall, message=path.name)
-            try:
-                summary = import_log(path.read_bytes(), path.name, project=project, format=format,
-                                     detail_level=detail_level, swipes_as_choices=swipes)
-            except (ComfyVNError, OSError) as exc:
-                failures += 1
-                table.add_row(escape(path.name), "-", "-", "-", "-", f"[red]{escape(getattr(exc, 'message', str(exc)))}[/]")
-            else:
-                table.add_row(escape(path.name), summary["format"], str(len(summary["scenes"])),
-                              str(summary["messages"]), str(len(summary["warnings"])), f"[green]{summary['uid']}[/]")
-            progress.advance(overall)
+        _fail("--detail must be low, medium or high")
+    wanted = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = [k for k in wanted if k not in importer.KINDS]
+    if unknown or not wanted:
+        _fail(f"--kinds takes {', '.join(importer.KINDS)} (comma-separated); not {', '.join(unknown) or 'nothing'}")
+    plans = _plans(paths, user, wanted)
+    items = [item for plan in plans for item in plan.items]
+    for plan in plans:
+        for note in plan.notes:
+            err.print(f"[yellow]note:[/] {escape(note)}")
+    if not items:
+        _fail("nothing to import")
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[message]}", markup=False),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("importing", total=len(items), message="")
+        try:
+            report = importer.import_items(
+                items, project=project, kinds=wanted, format=format, detail_level=detail_level,
+                swipes_as_choices=swipes,
+                progress=lambda fraction, message: progress.update(task, completed=fraction * len(items),
+                                                                   message=message))
+        except ComfyVNError as exc:  # the project does not exist, or is not a valid id
+            _fail(exc.message)
+    table = Table("item", "kind", "result/uid", "warnings")
+    for row in report["items"]:
+        table.add_row(escape(row["item"]), row["kind"] or "-", _result(row), str(len(row["warnings"])))
     out.print(table)
-    if failures:
-        err.print(f"[bold red]{failures} of {len(files)} file(s) failed[/]")
+    counts = report["counts"]
+    summary = f"{counts['ok']} imported, {counts['error']} failed, {counts['skipped']} skipped"
+    if counts["error"]:
+        err.print(f"[bold red]{summary}[/]")
         raise typer.Exit(1)
+    err.print(summary)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from comfyvn.config import runtime_paths
+from comfyvn.core.errors import InvalidInput
 from comfyvn.core.job_types import JobContext
 
 Detail = Literal["low", "medium", "high"]
@@ -32,6 +34,10 @@ def run_import(ctx: JobContext) -> dict:
 
     params = ImportJobParams.model_validate(ctx.params or {})
     upload = Path(params.path)
+    uploads = (runtime_paths.cache_dir() / "uploads").resolve()
+    if upload.resolve().parent != uploads:  # the job deletes its input: only ever a saved upload
+        raise InvalidInput(f"'path' must be an upload saved under {uploads}, not {params.path!r}",
+                           details={"field": "path"})
     try:
         data = upload.read_bytes()
         return import_log(data, params.name, project=params.project, format=params.format,

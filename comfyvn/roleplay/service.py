@@ -102,7 +102,7 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
              if item["id"].startswith(uid + "-") and item["id"] not in {s["id"] for s in scenes}]
     say(0.75, "writing")
     base = roleplay_dir(project)
-    with _Staging(project) as staging:
+    with Staging(project) as staging:
         if raw is not None:
             staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
         staging.write(base / "processed" / f"{uid}.json", processed_document(uid, name, transcript, options))
@@ -284,14 +284,14 @@ def preview(project: str, uid: str) -> dict[str, Any]:
     return document
 
 
-class _Staging:
+class Staging:
     """Write a set of files; on an exception undo every write (new files removed, old ones restored)."""
 
     def __init__(self, project: str) -> None:
         self.project = project
         self._undo: list[Callable[[], None]] = []
 
-    def __enter__(self) -> _Staging:
+    def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:

@@ -91,16 +91,9 @@ def step(scene: Scene, *, state: dict[str, Any] | None = None, seed: int | str |
 
 
 def parse_state(state: dict[str, Any], scene: Scene) -> RunState:
-    from pydantic import ValidationError
+    from comfyvn.scenario.validate import validated
 
-    from comfyvn.scenario.validate import schema_problems
-
-    try:
-        parsed = RunState.model_validate(state)
-    except ValidationError as exc:
-        problems = [p.as_dict() | {"path": "/state" + p.path} for p in schema_problems(exc)]
-        raise InvalidInput(f"state is not valid: {problems[0]['path']}: {problems[0]['message']}",
-                           details={"errors": problems}) from None
+    parsed = validated(RunState, state, "state", prefix="/state")
     if parsed.scene_id != scene.id:
         raise InvalidInput(f"state belongs to scene {parsed.scene_id!r}, not {scene.id!r}")
     if parsed.node not in {n.id for n in scene.nodes}:

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from comfyvn.core.errors import InvalidInput
 
 from comfyvn.scenario.models import LINE_KINDS, Node, Scene, gc_paused, parse_scene
 
 _BEAT_KINDS = LINE_KINDS | {"background", "show", "hide", "music", "sound", "wait", "transition"}
 MAX_TRAPPED_LISTED = 10
+M = TypeVar("M", bound=BaseModel)
 _WHO = {"say": "speaker", "direction": "character", "show": "character", "hide": "character"}
 
 
@@ -79,6 +82,17 @@ def schema_problems(exc: ValidationError) -> list[Problem]:
             message = "unknown field (put free-form data under 'metadata')"
         problems.append(Problem(_loc_to_pointer(tuple(err["loc"])), message, f"schema.{err['type']}"))
     return problems
+
+
+def validated(model: type[M], values: Any, what: str, prefix: str = "") -> M:
+    """``model`` built from ``values``, or 422 naming the first problem (all of them in
+    ``details.errors``, paths prefixed with ``prefix``, e.g. ``/state``)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = [p.as_dict() | {"path": prefix + p.path} for p in schema_problems(exc)]
+        raise InvalidInput(f"invalid {what}: {problems[0]['path']}: {problems[0]['message']}",
+                           details={"errors": problems}) from None
 
 
 def validate(data: Any) -> Report:

@@ -167,3 +167,17 @@ def test_upload_over_the_body_limit_is_413(runtime_root):
     with TestClient(create_app(configure_logging=False)) as client:
         assert_envelope(upload(client, SOLO, b"x" * 5000), 413, "payload_too_large")
     assert roleplay_files() == []
+
+
+def test_the_import_job_only_ever_deletes_saved_uploads(tmp_path):
+    from comfyvn.core.errors import InvalidInput
+    from comfyvn.core.job_types import JobContext
+    from comfyvn.roleplay.jobs import run_import
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    ctx = JobContext("j", {"path": str(victim), "name": "x.jsonl"}, on_progress=lambda *a: None,
+                     on_log=lambda line: None)
+    with pytest.raises(InvalidInput, match="upload saved under"):
+        run_import(ctx)
+    assert victim.read_text() == "keep me"

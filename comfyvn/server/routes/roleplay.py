@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from comfyvn.config import runtime_paths
 from comfyvn.core.errors import InvalidInput
@@ -17,7 +17,7 @@ from comfyvn.core.store import atomic_write_bytes
 from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.roleplay import readers, service
 from comfyvn.roleplay.jobs import Detail, ImportOptions
-from comfyvn.scenario.validate import schema_problems
+from comfyvn.scenario.validate import validated
 from comfyvn.server.routing import ServicesDep, domain_router
 
 router = domain_router(prefix="/roleplay", tags=["roleplay"])
@@ -35,12 +35,7 @@ class JsonUpload(ImportRequest):
 
 
 def _options(model: type[ImportRequest], values: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = [p.as_dict() for p in schema_problems(exc)]
-        raise InvalidInput(f"invalid import options: {problems[0]['path']}: {problems[0]['message']}",
-                           details={"errors": problems}) from None
+    return validated(model, values, "import options")
 
 
 async def _upload(request: Request) -> tuple[bytes, str, ImportRequest]:

@@ -1,0 +1,233 @@
+"""Writing what a SillyTavern import found into a project: the per-item writer that undoes itself
+on failure, the import run's shared state, and character cards -> Character + World + expression
+files.
+
+Cards: a Character is created, or updated when one has the card's id or name (case-insensitive).
+An update keeps the id, ``appearance``/``style``/``color`` and the stored metadata (the card's
+values win), and adds the card's expressions to the existing ones. The card's lorebook becomes a
+World; a world with that id that did not come from this card is kept and linked instead. V3
+``emotion`` assets carrying bytes and the ``characters/<name>/`` sprite folder (which wins) are
+stored with the character until the asset registry exists:
+``<project>/characters/<id>/expressions/<file>.<ext>``, recorded in
+``metadata.expression_assets = {label: {path, sha256, bytes, source}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfyvn.core import modder_hooks
+from comfyvn.core.errors import InvalidInput, NotFound
+from comfyvn.projects import store
+from comfyvn.projects.paths import project_dir
+from comfyvn.roleplay.service import Staging
+from comfyvn.roleplay.transcript import UnreadableLog
+from comfyvn.sillytavern import slug_id
+from comfyvn.sillytavern.cards import CardImport, read_card
+from comfyvn.sillytavern.folders import IMAGE_SUFFIXES, Item
+
+MAX_SPRITE_BYTES = 20 * 1024 * 1024
+Sprite = tuple[str, bytes, str]  # (extension, bytes, origin: "card" | "sprite_folder")
+
+
+class Writes(Staging):
+    """The roleplay import's undo-on-failure writer (``comfyvn.roleplay.service.Staging``), with
+    worlds; folders it creates for files are removed again on failure."""
+
+    def write(self, path: Path, content: bytes | dict[str, Any]) -> None:
+        missing = [p for p in path.parents if not p.exists()]
+        for folder in reversed(missing):  # undone in reverse: the deepest folder goes first
+            self._undo.append(lambda folder=folder: _remove_empty(folder))
+        super().write(path, content)
+
+    def world(self, data: dict[str, Any]) -> None:
+        self._item("world", data)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (someone else wrote there) or already gone: leave it
+        pass
+
+
+@dataclass
+class Run:
+    """One import run: where to, what, how; plus the character names seen (one listing per run,
+    not one per card)."""
+
+    project: str
+    kinds: set[str]
+    format: str | None = None
+    detail_level: str = "medium"
+    swipes_as_choices: bool = False
+    _names: dict[str, str] | None = field(default=None, repr=False)  # casefolded name -> character id
+
+    def character_named(self, name: str) -> str | None:
+        if self._names is None:
+            self._names = {}
+            for summary in store.collection("character").list(self.project):
+                self._names.setdefault(summary["name"].casefold(), summary["id"])
+        return self._names.get(name.casefold())
+
+    def remember(self, character_id: str, name: str) -> None:
+        if self._names is not None:
+            self._names.setdefault(name.casefold(), character_id)
+
+    def forget_names(self) -> None:
+        """Chats create characters too: list again when the next card needs the names."""
+        self._names = None
+
+
+def unreadable(exc: UnreadableLog, item: Item, code: str) -> InvalidInput:
+    """422 ``code`` with the reader's message, naming the item by its path in the folder."""
+    message = str(exc)
+    if message.startswith(item.file_name):
+        message = message[len(item.file_name):].lstrip(": ")
+    return InvalidInput(f"{item.name}: {message}", code=code, details=exc.details())
+
+
+def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
+    """(character id, result, warnings) for one card file."""
+    try:
+        card = read_card(data, item.file_name)
+    except UnreadableLog as exc:
+        raise unreadable(exc, item, "unreadable_card") from None
+    except RecursionError:
+        raise InvalidInput(f"{item.name}: nested too deeply to read", code="unreadable_card") from None
+    warnings = [p.as_dict() for p in card.problems]
+
+    def note(message: str, severity: str = "warning") -> None:
+        warnings.append({"message": message, "line": None, "field": None, "severity": severity})
+
+    project = run.project
+    existing = _existing(run, card.character.id, card.character.name)
+    character = _merged(card, existing)
+    cid = character["id"]
+    world, world_id = _card_world(project, card, cid, note)
+    if world_id is not None:
+        character["metadata"]["lorebook"] = world_id
+    sprites = _sprites(card, item, note)
+    if sprites and cid.endswith(".json"):
+        note(f"character id {cid!r} ends in '.json': its expression files are not stored (the folder would look "
+             "like a record)")
+        sprites = {}
+    stored = dict(character["metadata"].get("expression_assets") or {})
+    with Writes(project) as writes:
+        for label, (stem, ext, content, origin) in _files(sprites, stored).items():
+            path = project_dir(project) / "characters" / cid / "expressions" / f"{stem}.{ext}"
+            relative = path.relative_to(project_dir(project)).as_posix()
+            old = stored.get(label, {}).get("path") if isinstance(stored.get(label), dict) else None
+            if isinstance(old, str) and old != relative and old.startswith(f"characters/{cid}/expressions/"):
+                writes.remove(project_dir(project) / old)  # the label had a file with another extension
+            writes.write(path, content)
+            stored[label] = {"path": relative, "sha256": hashlib.sha256(content).hexdigest(),
+                             "bytes": len(content), "source": origin}
+        if stored:
+            character["metadata"]["expression_assets"] = stored
+            character["expressions"] = list(dict.fromkeys([*character["expressions"], *sprites]))
+        if world is not None:
+            writes.world(world)
+        writes.character(character)
+    run.remember(cid, character["name"])
+    created = existing is None
+    modder_hooks.emit("on_character_imported", {"project": project, "character_id": cid, "name": character["name"],
+                                                "source": "card", "created": created})
+    result = {"id": cid, "name": character["name"], "created": created, "spec": card.spec, "world": world_id,
+              "greetings": len(card.greetings), "expressions": sorted(sprites)}
+    return cid, result, warnings
+
+
+def _existing(run: Run, cid: str, name: str) -> dict[str, Any] | None:
+    items = store.collection("character")
+    for candidate in (cid, run.character_named(name)):
+        if candidate is None:
+            continue
+        try:
+            return items.get(run.project, candidate)["data"]
+        except NotFound:
+            continue
+    return None
+
+
+def _merged(card: CardImport, existing: dict[str, Any] | None) -> dict[str, Any]:
+    new = card.character.model_dump(mode="json")
+    new["metadata"] = {**new["metadata"], "imported_from": "card", "greetings": card.greetings}
+    if existing is None:
+        return new
+    merged = {**existing, **{k: v for k, v in new.items() if k not in ("id", "appearance", "style", "color")}}
+    merged["metadata"] = {**(existing.get("metadata") or {}), **new["metadata"]}
+    merged["expressions"] = list(dict.fromkeys([*(existing.get("expressions") or []), *new["expressions"]]))
+    if merged.get("default_expression") is None and existing.get("default_expression") in merged["expressions"]:
+        merged["default_expression"] = existing["default_expression"]
+    return merged
+
+
+def _card_world(project: str, card: CardImport, cid: str, note: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(the card's lorebook as a World to write, the world id to link)."""
+    if card.world is None:
+        return None, None
+    world = card.world.model_dump(mode="json")
+    world["metadata"] = {**world["metadata"], "character": cid}
+    try:
+        current = store.collection("world").get(project, world["id"])["data"]
+    except NotFound:
+        return world, world["id"]
+    meta = current.get("metadata") or {}
+    if meta.get("format") == "card_book" and meta.get("character") == cid:
+        return world, world["id"]
+    note(f"the card's lorebook {world['name']!r} has the id of an existing world ({world['id']!r}, from "
+         f"{meta.get('source_file') or meta.get('format') or 'elsewhere'}): kept that world and linked it", "info")
+    return None, world["id"]
+
+
+def _sprites(card: CardImport, item: Item, note: Any) -> dict[str, Sprite]:
+    """Expression label -> sprite: V3 emotion assets with bytes, then the card's sprite folder
+    (which wins for the same label: it is what SillyTavern shows)."""
+    found: dict[str, Sprite] = {}
+    for asset in card.assets:
+        if asset.type != "emotion" or asset.data is None:
+            continue
+        label, ext = asset.name.strip().lower(), asset.ext.lower().lstrip(".")
+        if not label or f".{ext}" not in IMAGE_SUFFIXES:
+            note(f"emotion asset {asset.name!r} ({asset.ext or 'no extension'}) is not an image with a label: "
+                 "not stored", "info")
+            continue
+        found[label] = (ext, asset.data, "card")
+    for label, path in item.sprites.items():
+        if not label.strip():
+            continue
+        try:
+            if path.stat().st_size > MAX_SPRITE_BYTES:
+                note(f"sprite {path.name} is larger than {MAX_SPRITE_BYTES} bytes: not stored")
+                continue
+            found[label.strip().lower()] = (path.suffix.lower().lstrip("."), path.read_bytes(), "sprite_folder")
+        except OSError as exc:
+            note(f"sprite {path.name} cannot be read ({exc.strerror or exc}): not stored")
+    return found
+
+
+def _files(sprites: dict[str, Sprite], stored: dict[str, Any]) -> dict[str, tuple[str, str, bytes, str]]:
+    """label -> (file stem, extension, bytes, origin). Stems are safe ids, unique per character: a
+    label keeps the stem it had before; stems of stored labels not in this import stay reserved."""
+
+    def old_stem(label: str) -> str | None:
+        entry = stored.get(label)
+        path = entry.get("path") if isinstance(entry, dict) else None
+        return Path(path).stem if isinstance(path, str) else None
+
+    taken = {stem for label in stored if label not in sprites and (stem := old_stem(label))}
+    out: dict[str, tuple[str, str, bytes, str]] = {}
+    for label in sorted(sprites, key=lambda label: (old_stem(label) is None, label)):
+        ext, content, origin = sprites[label]
+        base = old_stem(label) or slug_id(label, "expression")
+        stem, number = base, 1
+        while stem in taken:
+            number += 1
+            stem = f"{base[:120]}-{number}"
+        taken.add(stem)
+        out[label] = (stem, ext, content, origin)
+    return out
