@@ -22,6 +22,7 @@ class ImportOptions(BaseModel):
     detail_level: Detail = "medium"
     swipes_as_choices: bool = Field(default=False, description="Turn swipes into a choice between alternatives.")
     title: str | None = None
+    overwrite: bool = Field(default=False, description="Re-import even when the import was edited since (discards the edits).")
 
 
 class ImportJobParams(ImportOptions):
@@ -42,6 +43,6 @@ def run_import(ctx: JobContext) -> dict:
         data = upload.read_bytes()
         return import_log(data, params.name, project=params.project, format=params.format,
                           detail_level=params.detail_level, swipes_as_choices=params.swipes_as_choices,
-                          title=params.title, progress=lambda fraction, message: ctx.progress(fraction, message))
+                          title=params.title, overwrite=params.overwrite, progress=lambda fraction, message: ctx.progress(fraction, message))
     finally:
         upload.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyvn.core import modder_hooks
-from comfyvn.core.errors import InvalidInput, NotFound
+from comfyvn.core.errors import Conflict, InvalidInput, NotFound
 from comfyvn.core.store import atomic_write_bytes, atomic_write_json, read_json
 from comfyvn.projects import store
 from comfyvn.projects.paths import check_id, project_dir
@@ -62,17 +62,62 @@ def read_transcript(data: bytes, name: str, format: str | None = None) -> Transc
 
 def import_log(data: bytes, name: str, *, project: str = store.DEFAULT_PROJECT, format: str | None = None,
                detail_level: str = "medium", swipes_as_choices: bool = False, title: str | None = None,
-               progress: Progress | None = None) -> dict[str, Any]:
-    """Import one chat log; returns the import summary (uid, scenes, characters, warnings)."""
+               overwrite: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Import one chat log; returns the import summary (uid, scenes, characters, warnings).
+
+    Importing the same file again updates the same import, unless the user has edited it since
+    (corrections, cleaning, or its scenes changed in the project): then 409 ``import_edited``,
+    unless ``overwrite``.
+    """
     say = progress or (lambda fraction, message: None)
     store.require_project(project)
     say(0.05, "reading")
+    if format is None:
+        _refuse_other_kinds(data, name)
     transcript = read_transcript(data, name, format)
     uid = import_uid(name, data)
+    if not overwrite:
+        _refuse_if_edited(project, uid)
     say(0.4, f"formatting {len(transcript.messages)} messages")
     options = Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
                       title=title or transcript.title, chat=name or None)
     return _publish(project, uid, name, transcript, options, raw=data, say=say)
+
+
+def _refuse_other_kinds(data: bytes, name: str) -> None:
+    """A character card, lorebook or personas file sent as a chat gets pointed to the right door."""
+    from comfyvn.sillytavern.folders import classify
+
+    try:
+        kind = classify(data, name)
+    except Exception:  # noqa: BLE001 - classification is a courtesy; the chat readers decide below
+        return
+    if kind in ("card", "world", "personas"):
+        what = {"card": "a character card", "world": "a World Info lorebook", "personas": "a personas file"}[kind]
+        raise InvalidInput(f"{name or 'upload'} is {what}, not a chat log: import it with POST /st/import "
+                           "or `comfyvn import`", code="not_a_chat", details={"kind": kind})
+
+
+def _refuse_if_edited(project: str, uid: str) -> None:
+    document = _load(project, uid, "processed")
+    if document is None:
+        return
+    reasons = []
+    if document.get("edited"):
+        reasons.append("its transcript was corrected or cleaned")
+    recorded = document.get("scene_revisions") or {}
+    for scene_id, revision in sorted(recorded.items()):
+        try:
+            current = store.collection("scene").get(project, scene_id)["revision"]
+        except NotFound:
+            continue
+        if current != revision:
+            reasons.append(f"scene {scene_id!r} was changed after the import")
+            break
+    if reasons:
+        raise Conflict(f"import {uid!r} has edits ({'; '.join(reasons)}); importing the file again would discard "
+                       "them: send overwrite=true to replace them", code="import_edited",
+                       details={"uid": uid, "reasons": reasons})
 
 
 def _too_deep(name: str) -> InvalidInput:
@@ -80,18 +125,20 @@ def _too_deep(name: str) -> InvalidInput:
 
 
 def _publish(project: str, uid: str, name: str, transcript: Transcript, options: Options, *,
-             raw: bytes | None = None, cleaned: Transcript | None = None,
+             raw: bytes | None = None, cleaned: Transcript | None = None, edited: bool = False,
              say: Progress = lambda fraction, message: None) -> dict[str, Any]:
     """Format (the cleaned transcript when given), check, then write every file of the import at once."""
     try:
-        with gc_paused():  # ~10 objects per message, no cycles: the collector would only slow it down
-            return _publish_now(project, uid, name, transcript, options, raw, cleaned, say)
+        # one project lock for deciding and writing: a card import or another chat cannot slip in
+        # between "this character does not exist yet" and writing it
+        with store.project_lock(project), gc_paused():  # no cycles: the collector would only slow it down
+            return _publish_now(project, uid, name, transcript, options, raw, cleaned, edited, say)
     except RecursionError:
         raise _too_deep(name) from None
 
 
 def _publish_now(project: str, uid: str, name: str, transcript: Transcript, options: Options,
-                 raw: bytes | None, cleaned: Transcript | None, say: Progress) -> dict[str, Any]:
+                 raw: bytes | None, cleaned: Transcript | None, edited: bool, say: Progress) -> dict[str, Any]:
     scenes, people = format_transcript(cleaned or transcript, options)
     if not scenes:
         raise InvalidInput(f"{name or 'upload'}: every message is hidden or a system notice; nothing to import",
@@ -102,22 +149,25 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
              if item["id"].startswith(uid + "-") and item["id"] not in {s["id"] for s in scenes}]
     say(0.75, "writing")
     base = roleplay_dir(project)
-    with Staging(project) as staging:
+    with Staging(project) as staging:  # the preview is written last: it marks a complete import
+        for character, created in characters:
+            if created:
+                staging.character(character)
+        revisions = {scene["id"]: staging.scene(scene) for scene in scenes}  # the store validates each one
+        for scene_id in stale:
+            staging.drop_scene(scene_id)
+        staging.timeline({"id": uid, "title": options.title or name or uid, "scenes": [s["id"] for s in scenes],
+                          "metadata": {"imported_from": name or None}})
         if raw is not None:
             staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
-        staging.write(base / "processed" / f"{uid}.json", processed_document(uid, name, transcript, options))
+        processed = processed_document(uid, name, transcript, options) | {
+            "scene_revisions": revisions, "edited": edited}
+        staging.write(base / "processed" / f"{uid}.json", processed)
         if cleaned is not None:
             staging.write(base / "final" / f"{uid}.json", processed_document(uid, name, cleaned, options))
         else:
             staging.remove(base / "final" / f"{uid}.json")  # an older cleaned copy no longer matches
         staging.write(base / "preview" / f"{uid}.json", preview)
-        for scene in scenes:  # the store validates each scene; a refusal undoes the whole import
-            staging.scene(scene)
-        for scene_id in stale:
-            staging.drop_scene(scene_id)
-        for character, created in characters:
-            if created:
-                staging.character(character)
     say(0.95, "done")
     for character, created in characters:
         modder_hooks.emit("on_character_imported", {"project": project, "character_id": character["id"],
@@ -191,7 +241,7 @@ def apply_corrections(project: str, uid: str, *, messages: list[dict[str, Any]] 
             if message.speaker == old:
                 message.speaker = new
     options = _options_of(document, detail_level=detail_level, swipes_as_choices=swipes_as_choices)
-    return _publish(project, uid, document.get("source", uid), transcript, options)
+    return _publish(project, uid, document.get("source", uid), transcript, options, edited=True)
 
 
 def _string(value: Any, field: str) -> str:
@@ -210,7 +260,8 @@ def sample_llm(project: str, uid: str, *, detail_level: str | None = None) -> di
     options = _options_of(document, detail_level=detail_level)
     cleaner = OfflineCleaner()
     cleaned, stats = clean_transcript(transcript, options.detail_level, cleaner)
-    summary = _publish(project, uid, document.get("source", uid), transcript, options, cleaned=cleaned)
+    summary = _publish(project, uid, document.get("source", uid), transcript, options, cleaned=cleaned,
+                       edited=True)
     return summary | {"cleaner": cleaner.name, "changes": stats}
 
 
@@ -319,21 +370,26 @@ class Staging:
             self._remember(path)
             path.unlink()
 
-    def _item(self, kind: str, data: dict[str, Any]) -> None:
+    def _item(self, kind: str, data: dict[str, Any]) -> str:
         collection = store.collection(kind)
         try:
             old = collection.get(self.project, data["id"])["data"]
         except NotFound:
             old = None
         if old is None:
-            collection.create(self.project, data)
+            answer = collection.create(self.project, data)
             self._undo.append(lambda: collection.delete(self.project, data["id"], force=True))
         else:
-            collection.replace(self.project, data["id"], data)
+            answer = collection.replace(self.project, data["id"], data)
             self._undo.append(lambda: collection.replace(self.project, data["id"], old))
+        return answer["revision"]
 
-    def scene(self, scene: dict[str, Any]) -> None:
-        self._item("scene", scene)
+    def scene(self, scene: dict[str, Any]) -> str:
+        """Write a scene; its new revision."""
+        return self._item("scene", scene)
+
+    def timeline(self, timeline: dict[str, Any]) -> None:
+        self._item("timeline", timeline)
 
     def drop_scene(self, scene_id: str) -> None:
         collection = store.collection("scene")

@@ -98,6 +98,7 @@ class Source(Model):
     chat: str | None = Field(default=None, description="Chat file or id.")
     message_index: int | None = Field(default=None, ge=0)
     timestamp: str | None = Field(default=None, description="The message's send date, as written.")
+    time: str | None = Field(default=None, description="The same date as ISO 8601 when it could be read.")
     swipe: int | None = Field(default=None, ge=0, description="Swipe index when the line is an alternate.")
     speaker: str | None = Field(default=None, description="The speaker name in the original log.")
 

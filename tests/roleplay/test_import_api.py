@@ -181,3 +181,64 @@ def test_the_import_job_only_ever_deletes_saved_uploads(tmp_path):
     with pytest.raises(InvalidInput, match="upload saved under"):
         run_import(ctx)
     assert victim.read_text() == "keep me"
+
+
+def test_reimport_keeps_edits_unless_overwrite(client):
+    uid = upload(client, SOLO, fixture(SOLO)).json()["uid"]
+    client.post("/roleplay/apply_corrections", json={"uid": uid, "messages": [{"index": 1, "text": "MINE"}]})
+    error = assert_envelope(upload(client, SOLO, fixture(SOLO)), 409, "import_edited")
+    assert "overwrite=true" in error["message"]
+    assert upload(client, SOLO, fixture(SOLO), overwrite=True).status_code == 200
+    # a scene edited in the project protects the import too
+    scene_id = client.get(f"/roleplay/preview/{uid}").json()["scenes"][0]
+    scene = client.get(f"/api/scenes/{scene_id}").json()["data"]
+    scene["title"] = "My title"
+    assert client.put(f"/api/scenes/{scene_id}", json=scene).status_code == 200
+    assert_envelope(upload(client, SOLO, fixture(SOLO)), 409, "import_edited")
+    assert client.get(f"/api/scenes/{scene_id}").json()["data"]["title"] == "My title"
+
+
+def test_an_import_is_a_timeline_of_its_scenes(client):
+    body = {"name": "log.txt", "content": "Mira: Hi!\nYou: Hello.\n---\nMira: Later.\n---\nMira: Even later."}
+    summary = client.post("/roleplay/import", json=body).json()
+    timeline = client.get(f"/api/timelines/{summary['uid']}").json()["data"]
+    assert timeline["scenes"] == summary["scenes"] and len(summary["scenes"]) == 3
+
+
+def test_cards_and_lorebooks_sent_as_chats_are_pointed_elsewhere(client):
+    yaml_card = "name: Mira\ncontext: A barista.\ngreeting: Hi!\n"
+    error = assert_envelope(client.post("/roleplay/import", json={"name": "mira.yaml", "content": yaml_card}), 422,
+                            "not_a_chat")
+    assert "/st/import" in error["message"]
+    world = json.dumps({"entries": {"0": {"uid": 0, "key": ["x"], "content": "lore"}}})
+    assert_envelope(client.post("/roleplay/import", json={"name": "w.json", "content": world}), 422, "not_a_chat")
+    assert roleplay_files() == []
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), [
+    ("broken.json", '{"messages": [1, 2,}', "not valid JSON"),
+    ("broken.jsonl", '{"name": "A", "mes": 5}\n{"name": 3}', "line 1"),
+    ("empty.txt", "   \n", "empty"),
+])
+def test_undetectable_files_get_a_precise_reason(client, name, content, needle):
+    error = assert_envelope(client.post("/roleplay/import", json={"name": name, "content": content}), 422,
+                            "unreadable_log")
+    assert needle in error["message"]
+
+
+def test_concurrent_imports_create_a_character_once(client):
+    import threading
+
+    results = []
+
+    def run(n):
+        body = {"name": f"chat{n}.txt", "content": f"Quill: Hello {n}!\nYou: Hi.", "format": "transcript.plain"}
+        results.append(client.post("/roleplay/import", json=body).json())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    created = [c for r in results for c in r["characters"] if c["created"]]
+    assert len(results) == 8 and [c["id"] for c in created] == ["quill"]

@@ -90,9 +90,26 @@ def detect(source: Source) -> Reader:
         if score > best_score:
             best, best_score = reader, score
     if best is None:
+        _explain(source)
         known = ", ".join(sorted(readers()))
         raise UnreadableLog(f"not a chat log format ComfyVN reads (tried: {known})")
     return best
+
+
+def _explain(source: Source) -> None:
+    """When nothing recognises a file, say what is wrong with it as precisely as possible: not text,
+    broken JSON (line and column), or what the reader its extension suggests found."""
+    text = source.text  # raises with the byte and line when it is not UTF-8 text
+    if not text.strip():
+        raise UnreadableLog("the file is empty")
+    if source.suffix == "jsonl":
+        readers()["sillytavern.jsonl"].read(source)  # raises with the first bad line and field
+    if source.suffix == "json" or text.lstrip()[:1] in ("{", "["):
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise UnreadableLog(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                                line=exc.lineno) from None
 
 
 def read(source: Source, format: str | None = None) -> Transcript:

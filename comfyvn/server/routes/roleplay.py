@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,8 +76,8 @@ def formats() -> dict[str, Any]:
 async def import_chat(request: Request, services: ServicesDep) -> Any:
     data, name, options = await _upload(request)
     kwargs = options.model_dump(exclude={"blocking", "name", "content", "content_base64"})
-    if options.blocking or len(data) <= INLINE_LIMIT:
-        return service.import_log(data, name, **kwargs)
+    if options.blocking or len(data) <= INLINE_LIMIT:  # in a worker thread: the server keeps answering
+        return await run_in_threadpool(lambda: service.import_log(data, name, **kwargs))
     path = runtime_paths.cache_dir() / "uploads" / uuid.uuid4().hex
     atomic_write_bytes(path, data)
     job = services.jobs.submit("roleplay.import", {**kwargs, "path": str(path), "name": name})
