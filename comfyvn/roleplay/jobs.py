@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from comfyvn.config import runtime_paths
 from comfyvn.core.errors import InvalidInput
 from comfyvn.core.job_types import JobContext
-
-Detail = Literal["low", "medium", "high"]
+from comfyvn.roleplay.formatter import Detail
 
 
 class ImportOptions(BaseModel):
