@@ -11,26 +11,31 @@ Personas are ``comfyvn.sillytavern.personas.Persona`` records (one persona model
 here is plain Python and works without the server ("offline selection": ``set_active`` in any
 process; the server, the CLI and the Studio all read the same state.json).
 
-Both files are written atomically under one cross-process lock (``persona/.registry.lock``), so
-a change touching both (deleting the active persona) is one step. ``JsonDocument`` locks one file;
-the registry needs the two files to change together, hence its own lock.
+Every change is one step, with the project's two store mechanisms and nothing of its own:
+
+- the lock: ``state.json`` is a ``comfyvn.core.store.JsonDocument``; every change runs inside its
+  ``mutate`` (one cross-process lock, ``persona/.state.json.lock``; state.json is written last);
+- the undo: the other files a change writes (the roster, avatars) go through the import's
+  ``Staging`` writer (``comfyvn.roleplay.service``), so when a later write fails - the state, the
+  roster - every earlier one is undone: the roster, the state and the avatars change together or
+  not at all. Each file itself is written atomically (temp file, fsync, rename).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from pydantic import ValidationError
 
 from comfyvn.config import runtime_paths
 from comfyvn.core.errors import InvalidInput, NotFound
-from comfyvn.core.store import LOCK_TIMEOUT_SECONDS, atomic_write_bytes, atomic_write_json, read_json
+from comfyvn.core.store import JsonDocument
 from comfyvn.projects.paths import check_id
+from comfyvn.roleplay.service import Staging
 from comfyvn.roleplay.transcript import UnreadableLog
 from comfyvn.sillytavern.personas import Persona, read_personas
 
@@ -52,10 +57,25 @@ def state_path() -> Path:
     return persona_dir() / "state.json"
 
 
-def _lock() -> FileLock:
-    path = persona_dir() / ".registry.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path), timeout=LOCK_TIMEOUT_SECONDS, is_singleton=True)
+def _state() -> JsonDocument:
+    return JsonDocument(state_path())
+
+
+def _change(change: Callable[[Staging, dict[str, Any], dict[str, dict[str, Any]], str | None], str | None]) -> None:
+    """Run ``change(writes, state, personas, default)`` under the registry's lock; it writes the
+    roster and avatars through ``writes`` and returns the active persona id to store. state.json
+    is written last; when any write fails, every earlier one is undone and the error raised."""
+
+    def mutate(state: dict[str, Any]) -> dict[str, Any]:
+        personas, default = _roster()
+        before = _active_in(state, personas)
+        active = change(writes, state, personas, default)
+        if state and active == before:
+            return state  # unchanged: written back as it is
+        return {"active": active, "updated_at": _now()}
+
+    with Staging("") as writes:  # file writes only: no project records (the project argument is unused)
+        _state().mutate(mutate)
 
 
 def _now() -> str:
@@ -67,8 +87,7 @@ def _now() -> str:
 def _roster() -> tuple[dict[str, dict[str, Any]], str | None]:
     """(personas by id, default id). A damaged file is moved aside by ``read_json``; a damaged
     entry is logged and left out."""
-    raw = read_json(roster_path(), default={})
-    raw = raw if isinstance(raw, dict) else {}
+    raw = JsonDocument(roster_path()).read()
     found: dict[str, dict[str, Any]] = {}
     for item in raw.get("personas") or []:
         try:
@@ -82,19 +101,18 @@ def _roster() -> tuple[dict[str, dict[str, Any]], str | None]:
     return found, default if isinstance(default, str) and default in found else None
 
 
-def _active_id(personas: dict[str, dict[str, Any]]) -> str | None:
-    state = read_json(state_path(), default={})
-    active = state.get("active") if isinstance(state, dict) else None
+def _active_in(state: dict[str, Any], personas: dict[str, dict[str, Any]]) -> str | None:
+    active = state.get("active")
     return active if isinstance(active, str) and active in personas else None
 
 
-def _save_roster(personas: dict[str, dict[str, Any]], default: str | None) -> None:
-    atomic_write_json(roster_path(), {"version": VERSION, "personas": [personas[k] for k in sorted(personas)],
-                                      "default": default if default in personas else None, "updated_at": _now()})
+def _active_id(personas: dict[str, dict[str, Any]]) -> str | None:
+    return _active_in(_state().read(), personas)
 
 
-def _save_state(active: str | None) -> None:
-    atomic_write_json(state_path(), {"active": active, "updated_at": _now()})
+def _roster_document(personas: dict[str, dict[str, Any]], default: str | None) -> dict[str, Any]:
+    return {"version": VERSION, "personas": [personas[k] for k in sorted(personas)],
+            "default": default if default in personas else None, "updated_at": _now()}
 
 
 def list_personas() -> dict[str, Any]:
@@ -135,33 +153,40 @@ def active_name() -> str | None:
 
 def set_active(persona_id: str | None) -> dict[str, Any] | None:
     """Make ``persona_id`` the active persona (None clears it); 404 for an unknown id."""
-    with _lock():
-        personas, _default = _roster()
+    chosen: list[dict[str, Any]] = []
+
+    def change(writes: Staging, state: dict[str, Any], personas: dict[str, Any], default: str | None) -> str | None:
         if persona_id is not None:
             check_id(persona_id, "persona")
             if persona_id not in personas:
                 raise _unknown(persona_id, personas)
-        _save_state(persona_id)
-    return personas[persona_id] if persona_id is not None else None
+            chosen.append(personas[persona_id])
+        return persona_id
+
+    _change(change)
+    return chosen[0] if chosen else None
 
 
 def delete_persona(persona_id: str) -> dict[str, Any]:
     """Remove a persona (and its copied avatar); clears the active persona / default if it was one."""
-    with _lock():
-        personas, default = _roster()
+    cleared: list[bool] = []
+
+    def change(writes: Staging, state: dict[str, Any], personas: dict[str, Any], default: str | None) -> str | None:
         check_id(persona_id, "persona")
         if persona_id not in personas:
             raise _unknown(persona_id, personas)
+        active = _active_in(state, personas)
         removed = personas.pop(persona_id)
-        was_active = _active_id({**personas, persona_id: removed}) == persona_id
-        _save_roster(personas, None if default == persona_id else default)
-        if was_active:
-            _save_state(None)
+        writes.write(roster_path(), _roster_document(personas, None if default == persona_id else default))
         avatar = removed.get("metadata", {}).get("avatar_path")
         if isinstance(avatar, str) and not any(p.get("metadata", {}).get("avatar_path") == avatar
                                                for p in personas.values()):
-            (persona_dir() / avatar).unlink(missing_ok=True)
-    return {"id": persona_id, "deleted": True, "active_cleared": was_active}
+            writes.remove(persona_dir() / avatar)
+        cleared.append(active == persona_id)
+        return None if active == persona_id else active
+
+    _change(change)
+    return {"id": persona_id, "deleted": True, "active_cleared": cleared[0]}
 
 
 def _avatar_name(avatar: str) -> str | None:
@@ -184,52 +209,39 @@ def import_roster(personas: Iterable[Persona], default: str | None = None, *,
 
     Returns ``{added, updated, unchanged, default, active, avatars}`` (lists of ids)."""
     incoming = [p.model_dump(mode="json") for p in personas]
-    added: list[str] = []
-    updated: list[str] = []
-    unchanged: list[str] = []
-    written: list[tuple[Path, bytes | None]] = []  # for undo: (path, old bytes or None)
-    copied: list[str] = []
-    with _lock():
-        stored, old_default = _roster()
-        active_before = _active_id(stored)
-        try:
-            for persona in incoming:
-                data = avatars.get(persona["avatar"]) if avatars else None
-                name = _avatar_name(persona["avatar"]) if data is not None else None
-                if name is not None and len(data or b"") <= MAX_AVATAR_BYTES:
-                    path = persona_dir() / "avatars" / name
-                    old = path.read_bytes() if path.is_file() else None
-                    if old != data:
-                        written.append((path, old))
-                        atomic_write_bytes(path, data or b"")
-                    persona["metadata"]["avatar_path"] = f"avatars/{name}"
-                    copied.append(persona["id"])
-                current = stored.get(persona["id"])
-                if current is None:
-                    stored[persona["id"]] = persona
-                    added.append(persona["id"])
-                    continue
-                merged = {**current, **persona, "metadata": {**current.get("metadata", {}), **persona["metadata"]}}
-                if merged == current:
-                    unchanged.append(persona["id"])
-                else:
-                    stored[persona["id"]] = Persona.model_validate(merged).model_dump(mode="json")
-                    updated.append(persona["id"])
-            new_default = default if default in stored else old_default
-            now_active = active_before or new_default
-            if added or updated or new_default != old_default or not roster_path().exists():
-                _save_roster(stored, new_default)
-            if now_active != active_before:
-                _save_state(now_active)
-        except BaseException:
-            for path, old in reversed(written):
-                if old is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    atomic_write_bytes(path, old)
-            raise
-    return {"added": added, "updated": updated, "unchanged": unchanged, "default": new_default,
-            "active": now_active, "avatars": copied}
+    result: dict[str, Any] = {"added": [], "updated": [], "unchanged": [], "default": None, "active": None,
+                              "avatars": []}
+
+    def change(writes: Staging, state: dict[str, Any], stored: dict[str, Any], old_default: str | None) -> str | None:
+        active_before = _active_in(state, stored)
+        for persona in incoming:
+            data = avatars.get(persona["avatar"]) if avatars else None
+            name = _avatar_name(persona["avatar"]) if data is not None else None
+            if data is not None and name is not None and len(data) <= MAX_AVATAR_BYTES:
+                path = persona_dir() / "avatars" / name
+                if not path.is_file() or path.read_bytes() != data:
+                    writes.write(path, data)
+                persona["metadata"]["avatar_path"] = f"avatars/{name}"
+                result["avatars"].append(persona["id"])
+            current = stored.get(persona["id"])
+            if current is None:
+                stored[persona["id"]] = persona
+                result["added"].append(persona["id"])
+                continue
+            merged = {**current, **persona, "metadata": {**current.get("metadata", {}), **persona["metadata"]}}
+            if merged == current:
+                result["unchanged"].append(persona["id"])
+            else:
+                stored[persona["id"]] = Persona.model_validate(merged).model_dump(mode="json")
+                result["updated"].append(persona["id"])
+        new_default = default if default in stored else old_default
+        if result["added"] or result["updated"] or new_default != old_default or not roster_path().exists():
+            writes.write(roster_path(), _roster_document(stored, new_default))
+        result["default"], result["active"] = new_default, active_before or new_default
+        return result["active"]
+
+    _change(change)
+    return result
 
 
 def import_file(data: bytes, name: str, *, avatars: dict[str, bytes] | None = None) -> dict[str, Any]:

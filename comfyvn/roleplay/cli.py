@@ -25,7 +25,10 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _plans(paths: list[Path], user: Optional[str], kinds: tuple[str, ...]) -> list:
     """One plan per argument: a file; a SillyTavern data folder (discovered); any other folder
-    (searched for importable files)."""
+    (searched for importable files). The same file checks as the server (importer.plan_path and
+    comfyvn.sillytavern.files): a path that is neither a folder nor a regular file (a device, a
+    FIFO) is refused; inside a folder, FIFOs, devices, links leading out of it and files over the
+    body limit are skipped with the reason."""
     from comfyvn.sillytavern import importer
 
     plans = []
@@ -39,8 +42,8 @@ def _plans(paths: list[Path], user: Optional[str], kinds: tuple[str, ...]) -> li
                 except importer.NotSillyTavernFolder:
                     plans.append(importer.search(path))
             else:
-                plans.append(importer.Plan(source=str(path), items=[importer.Item(path.name, path)]))
-        except ComfyVNError as exc:  # several SillyTavern users and no --user, an unknown --user
+                plans.append(importer.plan_path(path.absolute()))
+        except ComfyVNError as exc:  # several users and no --user, an unknown --user, not a regular file
             _fail(exc.message)
     return plans
 

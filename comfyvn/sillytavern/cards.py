@@ -10,7 +10,9 @@ fields; V3 ``nickname`` is the display name; ``scenario``, creator, creator note
 talkativeness, the linked World Info name and dates go to ``metadata``; the whole card object is
 kept untouched in ``card`` (first_mes, mes_example, system prompts, extensions...). V3 ``emotion``
 assets give the expression labels. Real cards' quirks are repaired with a Problem each: numbers
-as strings, null where text is expected, V1 fields at the top level filling gaps in ``data``.
+as strings, null where text is expected, V1 fields at the top level filling gaps in ``data``. A
+V2/V3 card whose ``data`` is not an object is read from its top-level V1 copy when that has a
+name, and is refused (UnreadableLog, field ``data``) otherwise.
 """
 
 from __future__ import annotations
@@ -199,7 +201,12 @@ def _from_dict(raw: Any, name: str, fmt: str, container: _Container, problems: l
                             field="name")
     if spec in ("v2", "v3"):
         body = raw.get("data")
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) and not (isinstance(raw.get("name"), str) and raw["name"].strip()):
+            state = "missing" if body is None else f"{type(body).__name__}"
+            raise UnreadableLog(f"{where}: not a character card: 'data' is {state}, not an object holding the "
+                                f"{spec.upper()} card's fields (name, description, first_mes...), and there is no "
+                                "V1 copy with a name at the top level", format=fmt, field="data")
+        if not isinstance(body, dict):  # a broken 'data' beside a V1 copy (real cards carry both): read the copy
             problems.append(Problem(f"'data' is {type(body).__name__}, not an object: read the top-level fields",
                                     field="data", severity="error"))
             body = {}

@@ -7,11 +7,15 @@ A data folder is ``data/<user>/`` (``default-user`` unless the install has accou
 ``group chats/*.jsonl`` and ``groups/*.json``; older installs keep the same folders under
 ``public/``. ``discover`` accepts the SillyTavern folder itself, its ``data/`` folder, a user
 folder, or ``public/``. Nothing is read here except ``groups/*.json`` and ``settings.json`` (small);
-the files themselves are read when each item is imported.
+the files themselves are read when each item is imported. Every file listed keeps the folder it
+was found in (``Item.within``): it is read only when it is a regular file inside that folder
+(``comfyvn.sillytavern.files``), so a link leaving the folder, a FIFO or a device is reported as
+skipped, never read.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ import orjson
 from comfyvn.core.errors import InvalidInput
 from comfyvn.roleplay import readers
 from comfyvn.roleplay.transcript import UnreadableLog
+from comfyvn.sillytavern import files
 from comfyvn.sillytavern.charx import SIGNATURE as ZIP_SIGNATURE
 from comfyvn.sillytavern.pngtext import SIGNATURE as PNG_SIGNATURE
 
@@ -55,6 +60,7 @@ class Item:
     sprites: dict[str, Path] = field(default_factory=dict)  # cards: expression label -> sprite file
     avatars: dict[str, Path] = field(default_factory=dict)  # personas: avatar file name -> file
     searched: bool = False  # found by searching a folder: skip (not fail) what is not importable
+    within: Path | None = None  # the library folder it was found in: its real path must stay inside
 
     @property
     def file_name(self) -> str:
@@ -183,47 +189,54 @@ def discover(folder: Path, user: str | None = None, kinds: tuple[str, ...] | lis
     (each with its expression sprites), then chats (group chats titled after their group)."""
     root, user_name, layout = find_user_folder(Path(folder), user)
     plan = Plan(source=str(folder), user=user_name, layout=layout)
+    within = Path(folder).resolve()  # the folder asked for: links may not lead out of it
 
     def rel(path: Path) -> str:
         return path.relative_to(root).as_posix()
 
+    def item(path: Path, kind: str, **extra: Any) -> Item:
+        return Item(rel(path), path, kind=kind, within=within, **extra)
+
     if "worlds" in kinds:
-        plan.items += [Item(rel(p), p, kind="world") for p in _files(root / "worlds", {".json"})]
+        plan.items += [item(p, "world") for p in _files(root / "worlds", {".json"})]
     if "personas" in kinds:
-        _plan_personas(root, plan, rel)
+        _plan_personas(root, plan, rel, item, within)
     if "characters" in kinds:
-        _plan_cards(root, plan, rel)
+        _plan_cards(root, plan, rel, item)
     if "chats" in kinds:
         for chat_dir in sorted(p for p in (root / "chats").glob("*") if p.is_dir()):
-            plan.items += [Item(rel(p), p, kind="chat") for p in _files(chat_dir, {".jsonl"})]
-        titles = _plan_groups(root, plan, rel)
+            plan.items += [item(p, "chat") for p in _files(chat_dir, {".jsonl"})]
+        titles = _plan_groups(root, plan, item, within)
         for path in _files(root / "group chats", {".jsonl"}):
-            plan.items.append(Item(rel(path), path, kind="chat", title=titles.get(path.stem)))
+            plan.items.append(item(path, "chat", title=titles.get(path.stem)))
     return plan
 
 
 def _files(folder: Path, suffixes: set[str]) -> list[Path]:
+    """The entries of ``folder`` with one of ``suffixes`` that are not folders: regular files, and
+    also links, FIFOs, devices and sockets, so that the import reports why it skips them."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
-                  and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".")
+                  and not p.is_dir())
 
 
-def _small_json(path: Path) -> Any:
-    if path.stat().st_size > MAX_SMALL_FILE:
-        raise ValueError(f"larger than {MAX_SMALL_FILE} bytes")
-    return orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+def _small_json(path: Path, within: Path) -> Any:
+    """A small JSON file read while planning; files.Skip or ValueError when it cannot be."""
+    return orjson.loads(files.read(path, MAX_SMALL_FILE, within).removeprefix(b"\xef\xbb\xbf"))
 
 
-def _plan_personas(root: Path, plan: Plan, rel: Any) -> None:
+def _plan_personas(root: Path, plan: Plan, rel: Any, item: Any, within: Path) -> None:
     avatars = {p.name: p for p in _files(root / "User Avatars", IMAGE_SUFFIXES)}
     settings = root / "settings.json"
     chosen: Path | None = None
-    if settings.is_file():
+    if os.path.lexists(settings):
         try:
-            power = _small_json(settings).get("power_user")
+            power = _small_json(settings, within).get("power_user")
             if isinstance(power, dict) and {"personas", "persona_descriptions"} & set(power):
                 chosen = settings
+        except files.Skip as exc:
+            plan.notes.append(f"{rel(settings)} was not read for personas: {exc.reason}")
         except (ValueError, OSError, AttributeError) as exc:
             plan.notes.append(f"{rel(settings)} was not read for personas: {exc}")
     backups = sorted((root / "backups").glob("personas_*.json")) if (root / "backups").is_dir() else []
@@ -234,12 +247,12 @@ def _plan_personas(root: Path, plan: Plan, rel: Any) -> None:
         if older:
             plan.notes.append(f"personas read from {rel(chosen)}; older backups not imported: {', '.join(older)}")
     if chosen is not None:
-        plan.items.append(Item(rel(chosen), chosen, kind="personas", avatars=avatars))
+        plan.items.append(item(chosen, "personas", avatars=avatars))
 
 
-def _plan_cards(root: Path, plan: Plan, rel: Any) -> None:
+def _plan_cards(root: Path, plan: Plan, rel: Any, item: Any) -> None:
     folder = root / "characters"
-    cards = [Item(rel(p), p, kind="card") for p in _files(folder, CARD_SUFFIXES)]
+    cards = [item(p, "card") for p in _files(folder, CARD_SUFFIXES)]
     by_stem = {Path(item.name).stem: item for item in cards}
     for sprite_dir in sorted(p for p in folder.glob("*") if p.is_dir()):
         images = _files(sprite_dir, IMAGE_SUFFIXES)
@@ -254,15 +267,15 @@ def _plan_cards(root: Path, plan: Plan, rel: Any) -> None:
     plan.items += cards
 
 
-def _plan_groups(root: Path, plan: Plan, rel: Any) -> dict[str, str]:
+def _plan_groups(root: Path, plan: Plan, item: Any, within: Path) -> dict[str, str]:
     """Group items (each checked when imported) and the title of every group chat id."""
     titles: dict[str, str] = {}
     for path in _files(root / "groups", {".json"}):
         try:
-            group = _small_json(path)
-        except (ValueError, OSError):
+            group = _small_json(path, within)
+        except (files.Skip, ValueError, OSError):
             group = None  # reported when the item is imported
-        plan.items.append(Item(rel(path), path, kind="group"))
+        plan.items.append(item(path, "group"))
         if isinstance(group, dict) and isinstance(group.get("name"), str) and group["name"].strip():
             listed = group.get("chats") if isinstance(group.get("chats"), list) else []
             chats = [c for c in [group.get("chat_id"), *listed] if isinstance(c, str)]
@@ -274,7 +287,8 @@ def _plan_groups(root: Path, plan: Plan, rel: Any) -> dict[str, str]:
 def search(folder: Path) -> Plan:
     """Every file in ``folder`` (recursively) that may be importable; what turns out not to be is
     skipped, not failed."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SEARCH_SUFFIXES
+    within = folder.resolve()
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SEARCH_SUFFIXES and not p.is_dir()
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     return Plan(source=str(folder), layout="search",
-                items=[Item(p.relative_to(folder).as_posix(), p, searched=True) for p in files])
+                items=[Item(p.relative_to(folder).as_posix(), p, searched=True, within=within) for p in found])

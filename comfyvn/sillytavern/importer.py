@@ -15,11 +15,17 @@
 
 Every item is atomic: its files and records are all written or none (a failed write undoes
 the item's earlier writes).
+
+Files are read through ``comfyvn.sillytavern.files``: regular files only, at most the server's body
+limit (``server.max_body_bytes``, read once per import), and never through a link leading out of
+the library folder; anything else is reported as ``skipped`` with the reason. ``plan_path`` refuses
+a path that is neither a folder nor a regular file, and with ``root``, a path outside it.
 """
 
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ from comfyvn.player import registry
 from comfyvn.projects import store
 from comfyvn.roleplay import service
 from comfyvn.roleplay.transcript import UnreadableLog
+from comfyvn.sillytavern import files
 from comfyvn.sillytavern.folders import (
     GROUP_OF,
     KINDS,
@@ -52,7 +59,6 @@ __all__ = ["KINDS", "Item", "Plan", "NotSillyTavernFolder", "classify", "discove
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
-MAX_FILE_BYTES = 256 * 1024 * 1024
 USER_PLACEHOLDERS = {"user", "you", "{{user}}"}  # what readers call the user when the file has no name
 
 
@@ -61,19 +67,37 @@ USER_PLACEHOLDERS = {"user", "you", "{{user}}"}  # what readers call the user wh
 def plan_path(path: str | Path, *, root: str | Path | None = None, user: str | None = None,
               kinds: tuple[str, ...] | list[str] = KINDS) -> Plan:
     """The plan for a file or a SillyTavern data folder on this machine. A relative ``path`` is
-    taken relative to ``root`` (the SillyTavern folder). 422 naming the path when it does not
-    exist; 422 ``not_sillytavern_folder`` for a folder that is not one."""
+    taken relative to ``root`` (the SillyTavern folder); with ``root``, the path (links followed,
+    ``..`` resolved) must stay inside it: 422 ``path_outside_root`` otherwise. 422 ``invalid_path``
+    naming the path when it does not exist or is neither a folder nor a regular file (a device, a
+    FIFO, a socket); 422 ``not_sillytavern_folder`` for a folder that is not one."""
     given = Path(path).expanduser()
-    if not given.is_absolute():
-        if root is None:
-            raise InvalidInput(f"path {str(path)!r} is relative: give an absolute path, or the SillyTavern folder "
-                               "as 'root'", code="invalid_path", details={"path": str(path)})
-        given = Path(root).expanduser() / given
-    if not given.exists():
-        raise InvalidInput(f"no such file or folder: {given}", code="invalid_path", details={"path": str(given)})
-    if given.is_dir():
+    within = None
+    if root is not None:
+        base = Path(root).expanduser()
+        if not base.is_dir():
+            raise InvalidInput(f"root {str(root)!r} is not a folder: give the SillyTavern folder", code="invalid_path",
+                               details={"root": str(root)})
+        given = (base / given).resolve()  # an absolute path stays itself, then is checked like the rest
+        within = base.resolve()
+        if not given.is_relative_to(within):
+            raise InvalidInput(f"path {str(path)!r} leads outside root {str(root)!r} ('..' or a symbolic link): give "
+                               "a path inside the SillyTavern folder", code="path_outside_root",
+                               details={"path": str(path), "root": str(root)})
+    elif not given.is_absolute():
+        raise InvalidInput(f"path {str(path)!r} is relative: give an absolute path, or the SillyTavern folder "
+                           "as 'root'", code="invalid_path", details={"path": str(path)})
+    try:
+        mode = given.stat().st_mode
+    except (OSError, RuntimeError):
+        raise InvalidInput(f"no such file or folder: {given}", code="invalid_path",
+                           details={"path": str(given)}) from None
+    if stat.S_ISDIR(mode):
         return discover(given, user, kinds)
-    return Plan(source=str(given), items=[Item(given.name, given)])
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(f"{given} is {files.kind_of(mode)}, not a file or folder: give a SillyTavern folder or "
+                           "a file to import", code="invalid_path", details={"path": str(given)})
+    return Plan(source=str(given), items=[Item(Path(path).name or given.name, given, within=within)])
 
 
 def plan_uploads(files: list[tuple[str, bytes]]) -> Plan:
@@ -91,7 +115,7 @@ def import_items(items: list[Item], *, project: str = store.DEFAULT_PROJECT, kin
     makes files of unknown kind chats)."""
     store.require_project(project)
     say = progress or (lambda fraction, message: None)
-    run = Run(project, set(kinds), format, detail_level, swipes_as_choices)
+    run = Run(project, set(kinds), format, detail_level, swipes_as_choices, limit=files.body_limit())
     rows = []
     for number, item in enumerate(items):
         say(number / max(1, len(items)), item.name)
@@ -128,7 +152,9 @@ def _import_one(item: Item, run: Run) -> dict[str, Any]:
     row: dict[str, Any] = {"item": item.name, "kind": item.kind, "status": "ok", "id": None, "result": None,
                            "error": None, "warnings": []}
     try:
-        data = _read(item)
+        if item.kind is not None and GROUP_OF[item.kind] not in run.kinds:
+            return row | {"status": "skipped", "result": f"{GROUP_OF[item.kind]} not asked for"}
+        data = _read(item, run.limit)
         kind = item.kind or classify(data, item.name)
         if run.format and kind is None:
             kind = "chat"  # a forced reader: read what is not recognisably something else as a chat
@@ -142,6 +168,8 @@ def _import_one(item: Item, run: Run) -> dict[str, Any]:
         if GROUP_OF[kind] not in run.kinds:
             return row | {"status": "skipped", "result": f"{GROUP_OF[kind]} not asked for"}
         row["id"], row["result"], row["warnings"] = _IMPORTERS[kind](data, item, run)
+    except files.Skip as exc:
+        row |= {"status": "skipped", "result": f"{exc.reason}: not read"}
     except ComfyVNError as exc:
         row |= {"status": "error", "error": {"message": exc.message, "code": exc.code, "details": exc.details}}
     except OSError as exc:
@@ -155,15 +183,15 @@ def _import_one(item: Item, run: Run) -> dict[str, Any]:
     return row
 
 
-def _read(item: Item) -> bytes:
+def _read(item: Item, limit: int) -> bytes:
+    """The item's bytes; files.Skip when it is not a regular file inside its folder, or is larger
+    than ``limit`` (uploads too: the same limit for every way in)."""
     if item.data is not None:
+        if len(item.data) > limit:
+            raise files.too_large(len(item.data), limit)
         return item.data
     assert item.path is not None
-    size = item.path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InvalidInput(f"{item.name}: {size} bytes; files over {MAX_FILE_BYTES} bytes are not imported",
-                           code="file_too_large", details={"bytes": size})
-    return item.path.read_bytes()
+    return files.read(item.path, limit, item.within)
 
 
 # -- chats --------------------------------------------------------------------------------------
@@ -213,14 +241,22 @@ def _personas(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
         found = read_personas(data, item.file_name)
     except UnreadableLog as exc:
         raise unreadable(exc, item, "unreadable_personas") from None
+    warnings = [p.as_dict() for p in found.problems]
     avatars = {}
     for persona in found.personas:
         path = item.avatars.get(persona.avatar)
-        if path is not None and path.stat().st_size <= registry.MAX_AVATAR_BYTES:
-            avatars[persona.avatar] = path.read_bytes()
+        if path is None:
+            continue
+        try:
+            avatars[persona.avatar] = files.read(path, min(registry.MAX_AVATAR_BYTES, run.limit), item.within,
+                                                 setting=run.limit <= registry.MAX_AVATAR_BYTES)
+        except (files.Skip, OSError) as exc:
+            reason = exc.reason if isinstance(exc, files.Skip) else (exc.strerror or str(exc))
+            warnings.append({"message": f"avatar {path.name} not copied: {reason}", "line": None,
+                             "field": None, "severity": "warning"})
     result = registry.import_roster(found.personas, found.default, avatars=avatars)
     summary = f"{len(result['added'])} added, {len(result['updated'])} updated, {len(result['unchanged'])} unchanged"
-    return summary, result, [p.as_dict() for p in found.problems]
+    return summary, result, warnings
 
 
 def _group(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:

@@ -77,10 +77,15 @@ def _own_upload(path: Path) -> bool:
 
 
 def run_import(ctx: JobContext) -> dict[str, Any]:
+    from comfyvn.sillytavern import importer
+
     params = LibraryJobParams.model_validate(ctx.params or {})
     try:
-        uploads = [(f.name, Path(f.path).read_bytes()) for f in params.files] if params.files else None
-        return run(params, uploads=uploads, progress=lambda fraction, message: ctx.progress(fraction, message))
+        # each file is read when its item is imported, with the same checks as any library file
+        # (a regular file, within the body limit): the params may name any path
+        plan = importer.Plan(source="upload", items=[importer.Item(f.name, Path(f.path)) for f in params.files]) \
+            if params.files else None
+        return run(params, plan=plan, progress=lambda fraction, message: ctx.progress(fraction, message))
     finally:
         for folder in {Path(f.path).parent for f in params.files if _own_upload(Path(f.path))}:
             shutil.rmtree(folder, ignore_errors=True)

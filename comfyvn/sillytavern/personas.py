@@ -3,7 +3,9 @@
 Accepted: a whole ``settings.json`` (personas under ``power_user``), a ``power_user`` fragment, and
 ``personas_YYYYMMDD.json`` backups; all hold ``personas`` (``{avatar file: name}``),
 ``persona_descriptions`` (``{avatar file: {description, position, depth, role, ...}}``) and
-``default_persona`` (an avatar file). A persona is keyed by its avatar file; its id is the slug of
+``default_persona`` (an avatar file). A file holding something, none of it a persona (``personas``
+a list, every entry unreadable) is refused (UnreadableLog naming the field); an empty one is not.
+A persona is keyed by its avatar file; its id is the slug of
 the file's stem (``1727478000000-Wanderer.png`` -> ``1727478000000-wanderer``), made unique with
 ``-2``, ``-3`` ... when two files slug alike. ``PersonaImport.default`` is the default persona's id.
 """
@@ -60,8 +62,9 @@ def read_personas(data: bytes, name: str) -> PersonaImport:
                             "personas_*.json backup or SillyTavern's settings.json)", format=FORMAT,
                             field=f"{prefix}personas")
     problems: list[Problem] = []
-    names = _mapping(raw, "personas", prefix, problems)
-    descriptions = _mapping(raw, "persona_descriptions", prefix, problems)
+    wrong: list[str] = []  # the keys holding something other than an object
+    names = _mapping(raw, "personas", prefix, problems, wrong)
+    descriptions = _mapping(raw, "persona_descriptions", prefix, problems, wrong)
     avatars = list(dict.fromkeys([*names, *descriptions]))
     personas: list[Persona] = []
     ids: dict[str, str] = {}  # avatar -> id
@@ -72,6 +75,13 @@ def read_personas(data: bytes, name: str) -> PersonaImport:
             ids[avatar] = persona.id
             taken.add(persona.id)
             personas.append(persona)
+    if not personas and (wrong or avatars):  # something was there, and none of it is a persona
+        key = wrong[0] if wrong else None
+        reason = (f"'{prefix}{key}' is {type(raw[key]).__name__}, not an object mapping avatar files to "
+                  f"{_SHAPES[key]}") if key else \
+            f"none of its {len(avatars)} persona(s) could be read ({problems[-1].message})"
+        raise UnreadableLog(f"{where}: not a personas file: {reason}", format=FORMAT,
+                            field=f"{prefix}{key}" if key else problems[-1].field)
     default_avatar = raw.get("default_persona")
     default = None
     if isinstance(default_avatar, str) and default_avatar:
@@ -85,13 +95,18 @@ def read_personas(data: bytes, name: str) -> PersonaImport:
     return PersonaImport(personas, default, problems)
 
 
-def _mapping(raw: dict[str, Any], key: str, prefix: str, problems: list[Problem]) -> dict[str, Any]:
+_SHAPES = {"personas": 'names ({"user-default.png": "User"})',
+           "persona_descriptions": 'descriptions ({"user-default.png": {"description": "..."}})'}
+
+
+def _mapping(raw: dict[str, Any], key: str, prefix: str, problems: list[Problem], wrong: list[str]) -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
         problems.append(Problem(f"{key} is {type(value).__name__}, not an object keyed by avatar file: ignored",
                                 field=f"{prefix}{key}", severity="error"))
+        wrong.append(key)
         return {}
     return value
 

@@ -25,7 +25,7 @@ from comfyvn.projects import store
 from comfyvn.projects.paths import project_dir
 from comfyvn.roleplay.service import Staging
 from comfyvn.roleplay.transcript import UnreadableLog
-from comfyvn.sillytavern import slug_id
+from comfyvn.sillytavern import files, slug_id
 from comfyvn.sillytavern.cards import CardImport, read_card
 from comfyvn.sillytavern.folders import IMAGE_SUFFIXES, Item
 
@@ -64,6 +64,7 @@ class Run:
     format: str | None = None
     detail_level: str = "medium"
     swipes_as_choices: bool = False
+    limit: int = 32 * 1024 * 1024  # bytes read per file at most: the server's body limit (files.body_limit())
     _names: dict[str, str] | None = field(default=None, repr=False)  # casefolded name -> character id
 
     def character_named(self, name: str) -> str | None:
@@ -110,7 +111,7 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
     world, world_id = _card_world(project, card, cid, note)
     if world_id is not None:
         character["metadata"]["lorebook"] = world_id
-    sprites = _sprites(card, item, note)
+    sprites = _sprites(card, item, note, run.limit)
     if sprites and cid.endswith(".json"):
         note(f"character id {cid!r} ends in '.json': its expression files are not stored (the folder would look "
              "like a record)")
@@ -184,9 +185,10 @@ def _card_world(project: str, card: CardImport, cid: str, note: Any) -> tuple[di
     return None, world["id"]
 
 
-def _sprites(card: CardImport, item: Item, note: Any) -> dict[str, Sprite]:
+def _sprites(card: CardImport, item: Item, note: Any, body_limit: int) -> dict[str, Sprite]:
     """Expression label -> sprite: V3 emotion assets with bytes, then the card's sprite folder
-    (which wins for the same label: it is what SillyTavern shows)."""
+    (which wins for the same label: it is what SillyTavern shows; read like the item itself:
+    regular files inside the library folder, at most MAX_SPRITE_BYTES and the body limit)."""
     found: dict[str, Sprite] = {}
     for asset in card.assets:
         if asset.type != "emotion" or asset.data is None:
@@ -201,10 +203,11 @@ def _sprites(card: CardImport, item: Item, note: Any) -> dict[str, Sprite]:
         if not label.strip():
             continue
         try:
-            if path.stat().st_size > MAX_SPRITE_BYTES:
-                note(f"sprite {path.name} is larger than {MAX_SPRITE_BYTES} bytes: not stored")
-                continue
-            found[label.strip().lower()] = (path.suffix.lower().lstrip("."), path.read_bytes(), "sprite_folder")
+            content = files.read(path, min(MAX_SPRITE_BYTES, body_limit), item.within,
+                                 setting=body_limit <= MAX_SPRITE_BYTES)
+            found[label.strip().lower()] = (path.suffix.lower().lstrip("."), content, "sprite_folder")
+        except files.Skip as exc:
+            note(f"sprite {path.name} not stored: {exc.reason}")
         except OSError as exc:
             note(f"sprite {path.name} cannot be read ({exc.strerror or exc}): not stored")
     return found

@@ -44,6 +44,8 @@ def test_player_errors(client):
     assert "personas" in bad["message"]
     assert_envelope(client.post("/player/import", content=b"{not json",
                                 headers={"content-type": "application/json"}), 422, "unreadable_personas")
+    wrong = assert_envelope(client.post("/player/import", json={"personas": ["Wanderer"]}), 422, "unreadable_personas")
+    assert wrong["details"]["field"] == "personas" and "'personas' is list" in wrong["message"]
     assert_envelope(client.post("/player/import", content=b""), 422)
     assert_envelope(client.post("/player/import", files={"other": ("a", b"b")}), 422)
     assert client.get("/player/personas").json()["personas"] == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,52 @@ def test_concurrent_imports_do_not_lose_personas():
     for thread in threads:
         thread.join()
     assert [p["id"] for p in registry.list_personas()["personas"]] == [f"p{n}" for n in range(8)]
+
+
+@pytest.fixture
+def failing_state_write(monkeypatch):
+    """Every write of persona/state.json fails (a full disk) from the moment it is switched on."""
+    real = os.replace
+    switch = {"on": False}
+
+    def replace(src, dst, *args, **kwargs):
+        if switch["on"] and Path(dst).name == "state.json":
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return switch
+
+
+def snapshot() -> dict[str, bytes]:
+    folder = registry.persona_dir()
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+def test_a_failed_import_leaves_roster_state_and_avatars_as_they_were(failing_state_write):
+    registry.import_file(fixture(BACKUP), "backup.json")
+    registry.set_active(None)
+    before = snapshot()
+    failing_state_write["on"] = True
+    png = fixture("sillytavern/default-content/user-default.png")
+    changed = json.loads(fixture(BACKUP))
+    changed["personas"]["Nova.png"] = "Nova"  # a new persona, an avatar, and the default becomes active
+    with pytest.raises(OSError, match="No space left"):
+        registry.import_file(json.dumps(changed).encode(), "newer.json", avatars={"user-default.png": png})
+    assert snapshot() == before  # the roster written before the state was put back; the avatar removed
+    failing_state_write["on"] = False
+    assert [p["id"] for p in registry.list_personas()["personas"]] == ["1727478000000-wanderer", "user-default"]
+
+
+def test_a_failed_delete_leaves_the_persona_and_its_avatar(failing_state_write):
+    png = fixture("sillytavern/default-content/user-default.png")
+    registry.import_file(fixture(BACKUP), "backup.json", avatars={"user-default.png": png})
+    before = snapshot()
+    assert "avatars/user-default.png" in before and registry.active()["id"] == "user-default"
+    failing_state_write["on"] = True
+    with pytest.raises(OSError, match="No space left"):
+        registry.delete_persona("user-default")  # the active one: roster, state and avatar change together
+    assert snapshot() == before
+    failing_state_write["on"] = False
+    assert registry.get_persona("user-default")["metadata"]["avatar_path"] == "avatars/user-default.png"

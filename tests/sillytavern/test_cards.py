@@ -322,6 +322,30 @@ def test_not_a_card(data, message):
         read_card(data, "x")
 
 
+@pytest.mark.parametrize("card", [
+    {"spec": "chara_card_v2", "spec_version": "2.0", "data": "Seraphina"},
+    {"spec": "chara_card_v3", "spec_version": "3.0", "data": ["name", "Mira"]},
+    {"spec": "chara_card_v2", "spec_version": "2.0"},
+    {"spec": "chara_card_v2", "data": None, "description": "no name at the top level either"},
+])
+def test_a_v2_v3_card_whose_data_is_not_an_object_is_not_a_card(card):
+    """card_bad.json: `data` is a string; it used to become a character named after the file."""
+    with pytest.raises(UnreadableLog) as error:
+        read_card(json.dumps(card).encode(), "card_bad.json")
+    assert error.value.field == "data" and error.value.format == "card.json"
+    assert "'data'" in str(error.value) and "not a character card" in str(error.value)
+    with pytest.raises(UnreadableLog):
+        read_card(card_png(card), "card_bad.png")
+
+
+def test_a_broken_data_with_a_complete_v1_copy_reads_the_copy():
+    card = {"spec": "chara_card_v2", "data": "oops", "name": "Mira", "description": "A cartographer.",
+            "first_mes": "Hello."}
+    result = read_card(json.dumps(card).encode(), "mira.json")
+    assert result.character.name == "Mira" and result.greetings == ["Hello."]
+    assert any(p.field == "data" and p.severity == "error" for p in result.problems)
+
+
 def test_nesting_limit():
     def nested(depth):
         return {"name": "Deep", "description": "x", "extensions": json.loads("[" * depth + "]" * depth)}

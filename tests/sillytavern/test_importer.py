@@ -413,3 +413,18 @@ def test_any_bytes_give_a_kind_or_none_and_a_row_never_an_exception(data):
     assert kind in (None, "chat", "card", "world", "personas", "group")
     row = importer.import_items([importer.Item("upload.json", data=data)])["items"][0]
     assert row["status"] in ("ok", "error") and (row["status"] == "ok" or row["error"]["code"] != "internal_error")
+
+
+def test_wrong_shaped_personas_and_card_files_are_errors_not_empty_imports():
+    """personas_bad.json answered ok with "0 added"; card_bad.json created a character "card_bad"."""
+    personas_bad = json.dumps({"personas": ["Wanderer"], "persona_descriptions": {}}).encode()
+    card_bad = json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": "Seraphina"}).encode()
+    report = importer.import_items([importer.Item("personas_bad.json", data=personas_bad),
+                                    importer.Item("card_bad.json", data=card_bad)])
+    personas, card = report["items"]
+    assert (personas["kind"], personas["status"], personas["error"]["code"]) == ("personas", "error",
+                                                                                "unreadable_personas")
+    assert personas["error"]["details"]["field"] == "personas" and "'personas' is list" in personas["error"]["message"]
+    assert (card["kind"], card["status"], card["error"]["code"]) == ("card", "error", "unreadable_card")
+    assert card["error"]["details"]["field"] == "data" and "'data' is str" in card["error"]["message"]
+    assert store.collection("character").ids() == [] and registry.list_personas()["personas"] == []

@@ -55,11 +55,27 @@ def test_power_user_fragment_and_quirks():
             "default_persona", "personas.n.png", "personas.blank.png", "personas.desc-only.png"} <= problems
 
 
-def test_wrong_shapes():
-    result = read_personas(json.dumps({"personas": ["a.png"], "persona_descriptions": {},
+@pytest.mark.parametrize("content, field, words", [
+    ({"personas": ["a.png"], "persona_descriptions": {}, "default_persona": 3}, "personas", "'personas' is list"),
+    ({"personas": "Wanderer"}, "personas", "'personas' is str"),
+    ({"personas": {}, "persona_descriptions": [1]}, "persona_descriptions", "'persona_descriptions' is list"),
+    ({"power_user": {"personas": 5}}, "power_user.personas", "'power_user.personas' is int"),
+    ({"personas": {"": "No avatar"}}, "personas.", "none of its 1 persona(s) could be read"),
+])
+def test_wrong_shapes_are_not_a_personas_file(content, field, words):
+    """personas_bad.json: something is there and none of it is a persona: refused, naming the field
+    (it used to be read as an empty roster: "0 added")."""
+    with pytest.raises(UnreadableLog) as error:
+        read_personas(json.dumps(content).encode(), "personas_bad.json")
+    assert error.value.field == field and words in str(error.value)
+    assert str(error.value).startswith("personas_bad.json: not a personas file: ")
+
+
+def test_a_wrong_shape_beside_readable_personas_is_a_problem():
+    result = read_personas(json.dumps({"personas": {"a.png": "Ann"}, "persona_descriptions": [],
                                        "default_persona": 3}).encode(), "p.json")
-    assert result.personas == [] and result.default is None
-    assert [p.field for p in result.problems] == ["personas", "default_persona"]
+    assert [p.name for p in result.personas] == ["Ann"] and result.default is None
+    assert [p.field for p in result.problems] == ["persona_descriptions", "default_persona"]
 
 
 def test_no_personas_yet():
