@@ -196,3 +196,45 @@ class JsonDocument:
     def update(self, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Deep-merge ``patch`` into the stored object; unrelated sections are left untouched."""
         return self.mutate(lambda data: deep_merge(data, patch))
+
+
+class Staging:
+    """A set of file writes undone together: on an exception inside ``with Staging() as staging``
+    every write is undone (new files removed, replaced ones restored), then the error goes on.
+    Each write is itself atomic; ``on_undo`` registers the undo of any other change."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            return
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:  # keep undoing the rest; the original error is what the caller sees
+                log.exception("undo after a failed change did not complete")
+
+    def on_undo(self, undo: Callable[[], None]) -> None:
+        self._undo.append(undo)
+
+    def _remember(self, path: Path) -> None:
+        old = path.read_bytes() if path.exists() else None
+        self.on_undo((lambda: atomic_write_bytes(path, old)) if old is not None
+                     else (lambda: path.unlink(missing_ok=True)))
+
+    def write(self, path: Path, content: bytes | Any) -> None:
+        """Write bytes, or JSON for anything else."""
+        self._remember(path)
+        if isinstance(content, bytes):
+            atomic_write_bytes(path, content)
+        else:
+            atomic_write_json(path, content)
+
+    def remove(self, path: Path) -> None:
+        if path.exists():
+            self._remember(path)
+            path.unlink()

@@ -16,7 +16,7 @@ Every change is one step, with the project's two store mechanisms and nothing of
 - the lock: ``state.json`` is a ``comfyvn.core.store.JsonDocument``; every change runs inside its
   ``mutate`` (one cross-process lock, ``persona/.state.json.lock``; state.json is written last);
 - the undo: the other files a change writes (the roster, avatars) go through the import's
-  ``Staging`` writer (``comfyvn.roleplay.service``), so when a later write fails - the state, the
+  ``Staging`` writer (``comfyvn.core.store``), so when a later write fails - the state, the
   roster - every earlier one is undone: the roster, the state and the avatars change together or
   not at all. Each file itself is written atomically (temp file, fsync, rename).
 """
@@ -35,7 +35,7 @@ from comfyvn.config import runtime_paths
 from comfyvn.core.errors import InvalidInput, NotFound
 from comfyvn.core.store import JsonDocument
 from comfyvn.projects.paths import check_id
-from comfyvn.roleplay.service import Staging
+from comfyvn.core.store import Staging
 from comfyvn.roleplay.transcript import UnreadableLog
 from comfyvn.sillytavern.personas import Persona, read_personas
 
@@ -74,7 +74,7 @@ def _change(change: Callable[[Staging, dict[str, Any], dict[str, dict[str, Any]]
             return state  # unchanged: written back as it is
         return {"active": active, "updated_at": _now()}
 
-    with Staging("") as writes:  # file writes only: no project records (the project argument is unused)
+    with Staging() as writes:
         _state().mutate(mutate)
 
 

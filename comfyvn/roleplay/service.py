@@ -25,9 +25,10 @@ from typing import Any
 
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
-from comfyvn.core.store import atomic_write_bytes, atomic_write_json, read_json
+from comfyvn.core.store import read_json
 from comfyvn.projects import store
 from comfyvn.projects.paths import check_id, project_dir
+from comfyvn.projects.staging import ProjectStaging
 from comfyvn.roleplay import readers
 from comfyvn.roleplay.formatter import Options, Participant, format_transcript, slug
 from comfyvn.roleplay.transcript import Message, Transcript, UnreadableLog
@@ -149,14 +150,14 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
              if item["id"].startswith(uid + "-") and item["id"] not in {s["id"] for s in scenes}]
     say(0.75, "writing")
     base = roleplay_dir(project)
-    with Staging(project) as staging:  # the preview is written last: it marks a complete import
+    with ProjectStaging(project) as staging:  # the preview is written last: it marks a complete import
         for character, created in characters:
             if created:
-                staging.character(character)
-        revisions = {scene["id"]: staging.scene(scene) for scene in scenes}  # the store validates each one
+                staging.put("character", character)
+        revisions = {scene["id"]: staging.put("scene", scene) for scene in scenes}  # the store validates each one
         for scene_id in stale:
-            staging.drop_scene(scene_id)
-        staging.timeline({"id": uid, "title": options.title or name or uid, "scenes": [s["id"] for s in scenes],
+            staging.drop("scene", scene_id)
+        staging.put("timeline", {"id": uid, "title": options.title or name or uid, "scenes": [s["id"] for s in scenes],
                           "metadata": {"imported_from": name or None}})
         if raw is not None:
             staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
@@ -333,69 +334,3 @@ def preview(project: str, uid: str) -> dict[str, Any]:
     if document is None:
         raise NotFound(f"no roleplay import {uid!r} in project {project!r}", details={"uid": uid})
     return document
-
-
-class Staging:
-    """Write a set of files; on an exception undo every write (new files removed, old ones restored)."""
-
-    def __init__(self, project: str) -> None:
-        self.project = project
-        self._undo: list[Callable[[], None]] = []
-
-    def __enter__(self) -> Staging:
-        return self
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if kind is not None:
-            for undo in reversed(self._undo):
-                try:
-                    undo()
-                except Exception:  # noqa: BLE001 - keep undoing the rest; the original error is raised
-                    pass
-
-    def _remember(self, path: Path) -> None:
-        old = path.read_bytes() if path.exists() else None
-        self._undo.append((lambda: atomic_write_bytes(path, old)) if old is not None
-                          else (lambda: path.unlink(missing_ok=True)))
-
-    def write(self, path: Path, content: bytes | dict[str, Any]) -> None:
-        self._remember(path)
-        if isinstance(content, bytes):
-            atomic_write_bytes(path, content)
-        else:
-            atomic_write_json(path, content)
-
-    def remove(self, path: Path) -> None:
-        if path.exists():
-            self._remember(path)
-            path.unlink()
-
-    def _item(self, kind: str, data: dict[str, Any]) -> str:
-        collection = store.collection(kind)
-        try:
-            old = collection.get(self.project, data["id"])["data"]
-        except NotFound:
-            old = None
-        if old is None:
-            answer = collection.create(self.project, data)
-            self._undo.append(lambda: collection.delete(self.project, data["id"], force=True))
-        else:
-            answer = collection.replace(self.project, data["id"], data)
-            self._undo.append(lambda: collection.replace(self.project, data["id"], old))
-        return answer["revision"]
-
-    def scene(self, scene: dict[str, Any]) -> str:
-        """Write a scene; its new revision."""
-        return self._item("scene", scene)
-
-    def timeline(self, timeline: dict[str, Any]) -> None:
-        self._item("timeline", timeline)
-
-    def drop_scene(self, scene_id: str) -> None:
-        collection = store.collection("scene")
-        old = collection.get(self.project, scene_id)["data"]
-        collection.delete(self.project, scene_id, force=True)
-        self._undo.append(lambda: collection.create(self.project, old))
-
-    def character(self, character: dict[str, Any]) -> None:
-        self._item("character", character)

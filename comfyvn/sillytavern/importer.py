@@ -229,7 +229,7 @@ def _world(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
     world = found.world.model_dump(mode="json")
     created = not store.collection("world").path(project, world["id"]).is_file()
     with Writes(project) as writes:
-        writes.world(world)
+        writes.put("world", world)
     result = {"id": world["id"], "name": world["name"], "entries": len(world["entries"]), "created": created}
     return world["id"], result, [p.as_dict() for p in found.problems]
 

@@ -23,7 +23,7 @@ from comfyvn.core import modder_hooks
 from comfyvn.core.errors import InvalidInput, NotFound
 from comfyvn.projects import store
 from comfyvn.projects.paths import project_dir
-from comfyvn.roleplay.service import Staging
+from comfyvn.projects.staging import ProjectStaging
 from comfyvn.roleplay.transcript import UnreadableLog
 from comfyvn.sillytavern import files, slug_id
 from comfyvn.sillytavern.cards import CardImport, read_card
@@ -33,8 +33,8 @@ MAX_SPRITE_BYTES = 20 * 1024 * 1024
 Sprite = tuple[str, bytes, str]  # (extension, bytes, origin: "card" | "sprite_folder")
 
 
-class Writes(Staging):
-    """The roleplay import's undo-on-failure writer (``comfyvn.roleplay.service.Staging``), with
+class Writes(ProjectStaging):
+    """The roleplay import's undo-on-failure writer (``comfyvn.projects.staging.ProjectStaging``), with
     worlds; folders it creates for files are removed again on failure."""
 
     def write(self, path: Path, content: bytes | dict[str, Any]) -> None:
@@ -42,9 +42,6 @@ class Writes(Staging):
         for folder in reversed(missing):  # undone in reverse: the deepest folder goes first
             self._undo.append(lambda folder=folder: _remove_empty(folder))
         super().write(path, content)
-
-    def world(self, data: dict[str, Any]) -> None:
-        self._item("world", data)
 
 
 def _remove_empty(folder: Path) -> None:
@@ -131,8 +128,8 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
             character["metadata"]["expression_assets"] = stored
             character["expressions"] = list(dict.fromkeys([*character["expressions"], *sprites]))
         if world is not None:
-            writes.world(world)
-        writes.character(character)
+            writes.put("world", world)
+        writes.put("character", character)
     run.remember(cid, character["name"])
     created = existing is None
     modder_hooks.emit("on_character_imported", {"project": project, "character_id": cid, "name": character["name"],

@@ -111,19 +111,19 @@ def test_partly_broken_file_imports_what_it_can(client):
 
 
 def test_a_failed_write_leaves_nothing_behind(client, monkeypatch):
-    from comfyvn.roleplay import service
+    from comfyvn.core import store as core_store
 
     upload(client, GROUP, fixture(GROUP))
     before = roleplay_files()
     scenes_before = client.get("/api/scenes").json()["items"]
-    real = service.atomic_write_json
+    real = core_store.atomic_write_json
 
     def failing(path, obj, **kw):
         if "preview" in str(path):
             raise OSError("disk full")
         return real(path, obj, **kw)
 
-    monkeypatch.setattr(service, "atomic_write_json", failing)
+    monkeypatch.setattr(core_store, "atomic_write_json", failing)
     with TestClient(client.app, raise_server_exceptions=False) as c:
         response = upload(c, SOLO, fixture(SOLO))
     assert response.status_code == 500

@@ -260,16 +260,16 @@ def test_reimport_updates_and_matches_by_name(library):
 
 
 def test_a_failed_write_leaves_the_item_out_and_the_rest_in(library, monkeypatch):
-    from comfyvn.roleplay import service
+    from comfyvn.core import store as core_store
 
-    real = service.atomic_write_bytes
+    real = core_store.atomic_write_bytes
 
     def failing(path, data, **kw):
         if "mira" in str(path) and "sadness" in str(path):
             raise OSError(28, "No space left on device")
         return real(path, data, **kw)
 
-    monkeypatch.setattr(service, "atomic_write_bytes", failing)
+    monkeypatch.setattr(core_store, "atomic_write_bytes", failing)
     report = importer.import_items(discover(library).items, kinds=["characters"])
     rows = rows_by_item(report)
     assert rows["characters/Mira.charx"]["status"] == "error"
