@@ -10,6 +10,7 @@ one is configured; until the LLM subsystem exists, the offline cleaner is the on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -18,8 +19,20 @@ from comfyvn.roleplay.transcript import Message, Transcript
 OOC_MESSAGE = re.compile(r"^\s*(?:\(\(.*\)\)|\[\s*ooc\b.*\]|\(\s*ooc\b.*\)|ooc\s*:.*)\s*$", re.IGNORECASE | re.DOTALL)
 OOC_INLINE = re.compile(r"\s*(?:\(\((?:[^()]|\([^()]*\))*\)\)|\[\s*ooc\b[^\]]*\]|\(\s*ooc\b[^)]*\))", re.IGNORECASE)
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
+ACTION = re.compile(r"\*([^*]+)\*")
 RUN_ON = 220  # characters: a longer stage direction is split into sentences at high detail
 SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[A-Z\"'])")
+# never touched: web addresses (their dots, "?" and "," are not sentence punctuation)
+URL = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*://|\bwww\.)\S+", re.IGNORECASE)
+# a space before punctuation goes when the punctuation ends a word: "said ." "Note : this"
+SPACE_BEFORE_END = re.compile(r"(?<=\S) +([.!?…]+)(?=\s|$|[\"'”’)\]*]|[A-Z][a-z])")
+SPACE_BEFORE_PAUSE = re.compile(r"(?<=\S) +([,;:])(?=\s|$|[\"'”’*\]])")
+# a missing space after a sentence: a word of 2+ letters, . ! ? (or a run of them), then a capitalised
+# word ("ended.Then"); not initialisms ("U.S.A.Today"), acronyms ("file.TXT"), numbers or abbreviations
+MISSING_SPACE = re.compile(r"(?<!\w)([A-Za-z]{2,})([.!?…]+)(?=[A-Z](?![A-Z]))")
+MISSING_SPACE_COMMA = re.compile(r"(?<=[A-Za-z]{2}),(?=[A-Za-z]{2})")
+ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "st", "jr", "sr", "vs", "mt", "ft", "lt", "col",
+                           "gen", "sgt", "capt", "rev", "hon", "fig", "no", "vol", "pp", "ca", "approx", "dept"})
 
 
 class Cleaner(Protocol):
@@ -36,20 +49,47 @@ class OfflineCleaner:
         text = OOC_INLINE.sub("", text)
         text = text.replace("\r\n", "\n")
         text = re.sub(r"[ \t]+", " ", text)
-        text = re.sub(r" +([,.!?;:…])", r"\1", text)
-        text = re.sub(r"([,.!?;:])(?=[A-Za-z])", r"\1 ", text)
+        text = _outside_urls(text, _spacing)
         text = re.sub(r"\n{3,}", "\n\n", text)
-        text = re.sub(r"\*\s+", "*", text) if text.count("*") % 2 == 0 else text
-        text = re.sub(r"(?<=\S)\s+\*(?=\s|$)", "*", text)
+        if "*" in text and text.count("*") % 2 == 0:  # balanced: "* waves *" -> "*waves*"
+            text = ACTION.sub(_trim_action, text)
         if detail == "high":
             text = re.sub(r"\*([^*]+)\*", _split_direction, text)
         return text.strip()
 
 
+def _spacing(text: str) -> str:
+    text = SPACE_BEFORE_END.sub(r"\1", text)
+    text = SPACE_BEFORE_PAUSE.sub(r"\1", text)
+    text = MISSING_SPACE.sub(_sentence_gap, text)
+    return MISSING_SPACE_COMMA.sub(", ", text)
+
+
+def _sentence_gap(match: re.Match[str]) -> str:
+    word, marks = match.group(1), match.group(2)
+    if marks == "." and word.lower() in ABBREVIATIONS:
+        return match.group(0)  # "Mr.Smith": not a sentence end; left as written
+    return f"{word}{marks} "
+
+
+def _outside_urls(text: str, fix: Callable[[str], str]) -> str:
+    """``fix`` applied to the text between web addresses; the addresses stay as written."""
+    if "://" not in text and "www." not in text.lower():
+        return fix(text)
+    parts = URL.split(text)
+    found = URL.findall(text)
+    return "".join(fix(part) + (found[n] if n < len(found) else "") for n, part in enumerate(parts))
+
+
+def _trim_action(match: re.Match[str]) -> str:
+    body = match.group(1).strip()
+    return f"*{body}*" if body else match.group(0)
+
+
 def _split_direction(match: re.Match[str]) -> str:
     body = match.group(1).strip()
     if len(body) <= RUN_ON:
-        return f"*{body}*"
+        return match.group(0)
     return " ".join(f"*{sentence.strip()}*" for sentence in SENTENCE.split(body) if sentence.strip())
 
 

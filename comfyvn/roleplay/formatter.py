@@ -1,22 +1,29 @@
 """A transcript -> canonical scenes (``comfyvn.scenario.models``), with the cast.
 
-- Participants: the user persona (role ``user``), characters, the narrator. Speakers are
-  normalised (whitespace, case: "seraphina" and "Seraphina " are one person) and get a stable id.
+- Participants (``Cast``): the user persona (role ``user``), characters, the narrator. Speakers
+  are keyed by role and card (SillyTavern ``original_avatar``) when there is one, else by
+  normalised name (whitespace, case: "seraphina" and "Seraphina " are one person); each gets a
+  stable, file-safe id (``person_id``).
 - Scenes split at explicit breaks, at time gaps and at a length limit.
 - One node per message; its beats are the message's speech, narration and stage directions, each
   with an expression hint (``high``/``medium`` detail) and the message's provenance (chat, index,
   timestamp, speaker). A stated place or time of day becomes a background beat.
 - Swipes (unchosen alternatives) optionally become a real branch: the node before offers the
-  canon reply and each alternative; every alternative rejoins the story after it.
+  canon reply and each alternative (for a scene's first message, an opening choice node does);
+  every alternative rejoins the story after it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from comfyvn.projects.paths import RESERVED
 from comfyvn.roleplay import lines
 from comfyvn.roleplay.transcript import Message, Transcript
 
@@ -42,10 +49,11 @@ class Participant:
     role: str
     messages: int = 0
     aliases: set[str] = field(default_factory=set)
+    avatar: str | None = None  # the card file the participant was keyed by (SillyTavern original_avatar)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "messages": self.messages,
-                "aliases": sorted(self.aliases - {self.name})}
+                "aliases": sorted(self.aliases - {self.name}), "avatar": self.avatar}
 
 
 def slug(text: str, fallback: str = "x") -> str:
@@ -57,25 +65,111 @@ def normal_name(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip()
 
 
+# Latin letters NFKD does not decompose to ASCII
+_LATIN = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ł": "l",
+                        "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"})
+
+
+def person_id(name: str) -> str:
+    """A stable, file-safe id for a speaker's name (the same name gives the same id in every chat).
+
+    Readable when the name allows: accents are dropped (``José`` -> ``jose``), anything else not a
+    letter or digit becomes ``-``. A name with letters that have no ASCII form gets a hash of the
+    name: ``speaker-<8 hex>`` when nothing readable is left (``ゆき``), ``<slug>-<8 hex>`` when part
+    is (``Yuki ゆき``). A Windows device name (``con``, ``nul``, ``com1``, ...) gets a ``_``."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    decomposed = unicodedata.normalize("NFKD", name.translate(_LATIN))
+    base = re.sub(r"[^a-z0-9_]+", "-", decomposed.encode("ascii", "ignore").decode("ascii").lower())
+    base = base.strip("-_")[:48].strip("-_")
+    lost = any(ch.isalnum() and not ch.isascii() and not unicodedata.combining(ch) for ch in decomposed)
+    if not base:
+        return f"speaker-{digest}"
+    if lost:
+        return f"{base}-{digest}"
+    return f"{base}_" if base in RESERVED else base
+
+
+Key = tuple[str, str, str]  # (role, "card" or "name", avatar or case-folded name)
+
+
+def card_of(message: Message) -> str | None:
+    """The card file that identifies the speaker, if any. SillyTavern's built-in pictures
+    (``img/ai4.png`` for every ``/sendas`` speaker without a card) are shared: not a key."""
+    avatar = message.avatar
+    return avatar if avatar and not avatar.startswith(("img/", "/img/")) else None
+
+
+def _key(message: Message) -> Key:
+    """Who a message is from by name, before cards are matched: (role, "name", normalised name)."""
+    name = normal_name(message.speaker) or ("User" if message.role == "user" else "Unknown")
+    return (message.role if message.role in ROLE_ORDER else "character", "name", name.casefold())
+
+
+class Cast:
+    """The participants of a transcript and who said each message.
+
+    A message with a card (SillyTavern ``original_avatar``, see ``card_of``) belongs to that card:
+    one participant per (role, avatar), whatever names it used ("Sera", "Seraphina"). A message
+    without one belongs to the first card of the same role that used its name, else to the
+    participant of that (role, name). The display name is the name used most (ties: the first);
+    the others become aliases. Participants of one role sharing a display name are told apart as
+    "Name (2)", "Name (3)" in order of appearance; ids are unique, characters first served."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._card_of_name: dict[Key, Key] = {}
+        for message in messages:  # first pass: every name each card used
+            card = card_of(message)
+            if card:
+                key = _key(message)
+                self._card_of_name.setdefault(key, (key[0], "card", card))
+        self._groups: dict[tuple[str, str, str | None], Key] = {}  # (speaker, role, avatar) -> group
+        names: dict[Key, Counter[str]] = {}
+        written: dict[tuple[str, str], str] = {}  # (speaker, role) -> the name as shown
+        for message in messages:
+            key = self._group(message)
+            name = written.get((message.speaker, message.role))
+            if name is None:
+                name = written[(message.speaker, message.role)] = (normal_name(message.speaker)
+                                                                   or _key(message)[2].title())
+            names.setdefault(key, Counter())[name] += 1
+        self._by_key = {key: self._person(key, counts) for key, counts in names.items()}
+        people = list(self._by_key.values())
+        used: set[str] = set()
+        for person in sorted(people, key=lambda p: p.role != "character"):  # characters get the plain ids
+            base, n = person_id(person.name), 2
+            person.id = base
+            while person.id in used:
+                person.id, n = f"{base}-{n}", n + 1
+            used.add(person.id)
+        seen: Counter[tuple[str, str]] = Counter()  # (role, name) -> how many so far
+        for person in people:
+            seen[(person.role, person.name.casefold())] += 1
+            count = seen[(person.role, person.name.casefold())]
+            if count > 1:
+                person.name = f"{person.name} ({count})"
+        self.people = {person.id: person for person in people}
+
+    def _group(self, message: Message) -> Key:
+        memo = (message.speaker, message.role, message.avatar)
+        group = self._groups.get(memo)
+        if group is None:
+            key, card = _key(message), card_of(message)
+            group = self._groups[memo] = (key[0], "card", card) if card else self._card_of_name.get(key, key)
+        return group
+
+    @staticmethod
+    def _person(key: Key, names: Counter[str]) -> Participant:
+        name = names.most_common(1)[0][0]  # ties: the name seen first
+        return Participant("", name, key[0], sum(names.values()), set(names), key[2] if key[1] == "card" else None)
+
+    def of(self, message: Message) -> Participant:
+        """The participant who wrote ``message`` (one of the messages the cast was made from)."""
+        return self._by_key[self._group(message)]
+
+
 def participants(transcript: Transcript) -> dict[str, Participant]:
-    """Participants keyed by normalised lower-case name, in order of first appearance."""
-    found: dict[str, Participant] = {}
-    used_ids: set[str] = set()
-    for message in transcript.story_messages():
-        name = normal_name(message.speaker) or ("User" if message.role == "user" else "Unknown")
-        key = name.casefold()
-        person = found.get(key)
-        if person is None:
-            base = slug(name, "speaker")
-            pid, n = base, 2
-            while pid in used_ids:
-                pid, n = f"{base}-{n}", n + 1
-            used_ids.add(pid)
-            role = message.role if message.role in ROLE_ORDER else "character"
-            person = found[key] = Participant(pid, name, role)
-        person.messages += 1
-        person.aliases.add(message.speaker)
-    return found
+    """The participants of the story messages, keyed by id, in order of first appearance."""
+    return Cast(transcript.story_messages()).people
 
 
 def _when(message: Message) -> datetime | None:
@@ -116,13 +210,16 @@ def _beats(message: Message, who: Participant, options: Options, stage: dict[str
         source["chat"] = options.chat
     if message.timestamp_raw is not None:
         source["timestamp"] = message.timestamp_raw
+        if message.timestamp is not None:
+            source["time"] = message.timestamp
     if swipe is not None:
         source["swipe"] = swipe
     pieces = lines.split_message(message.text if text is None else text, detail=options.detail_level)
     beats: list[dict[str, Any]] = []
     if options.detail_level != "low":
-        prose = " ".join(p.text for p in pieces if p.kind != "say")
-        place, hour = lines.location(prose), lines.time_of_day(prose)
+        # cues come from narration and stage directions (a narrator's whole text), never from speech
+        prose = " ".join(p.text for p in pieces if p.kind != "say" or who.role == "narrator")
+        place, hour = lines.stage_cues(prose)
         if (place and place != stage["location"]) or (hour and hour != stage["time"]):
             stage["location"] = place or stage["location"]
             stage["time"] = hour or stage["time"]
@@ -151,27 +248,31 @@ def _beats(message: Message, who: Participant, options: Options, stage: dict[str
     return beats
 
 
-def format_transcript(transcript: Transcript, options: Options | None = None) -> tuple[list[dict[str, Any]], dict[str, Participant]]:
-    """Scenes (canonical JSON, ready for ``parse_scene``) and the participants."""
+def format_transcript(transcript: Transcript, options: Options | None = None
+                      ) -> tuple[list[dict[str, Any]], dict[str, Participant]]:
+    """Scenes (canonical JSON, ready for ``parse_scene``) and the participants (keyed by id)."""
     options = options or Options()
-    people = participants(transcript)
     story = transcript.story_messages()
+    cast = Cast(story)
     scenes = []
     for number, group in enumerate(split_scenes(story, options), start=1):
-        scenes.append(_scene(group, number, people, options))
-    return scenes, people
+        scenes.append(_scene(group, number, cast, options))
+    return scenes, cast.people
 
 
-def _scene(group: list[Message], number: int, people: dict[str, Participant], options: Options) -> dict[str, Any]:
+Unit = tuple[dict[str, Any], list[dict[str, Any]], Message]  # a message's canon node, its swipe nodes, the message
+
+
+def _scene(group: list[Message], number: int, cast: Cast, options: Options) -> dict[str, Any]:
     stage: dict[str, str | None] = {"location": None, "time": None}
     present: dict[str, Participant] = {}
-    units: list[tuple[dict[str, Any], list[dict[str, Any]], Message]] = []  # canon node, swipe nodes
+    units: list[Unit] = []
     for message in group:
-        who = people[normal_name(message.speaker).casefold() or ("user" if message.role == "user" else "unknown")]
+        who = cast.of(message)
         present[who.id] = who
         canon = {"id": f"m{message.index}", "beats": _beats(message, who, options, stage)}
         swipes = []
-        if options.swipes_as_choices and message.alternates and units:
+        if options.swipes_as_choices and message.alternates:
             canon["metadata"] = {"swipes": len(message.alternates)}
             real = message.extra.get("alternate_swipe_ids") or []
             for k, text in enumerate(message.alternates, start=1):
@@ -184,31 +285,41 @@ def _scene(group: list[Message], number: int, people: dict[str, Participant], op
             for node in (canon, *swipes):
                 node["end"] = True
             continue
-        target, target_swipes, target_message = units[position + 1]
         for node in (canon, *swipes):
-            if not target_swipes:
-                node["next"] = target["id"]
-                continue
-            node["type"] = "choice"  # a real branch: the reply that was kept, or one of its swipes
-            node["choices"] = [{"id": f"{node['id']}_to_{target['id']}", "label": _label(target_message.text),
-                                "target": target["id"]}] + [
-                {"id": f"{node['id']}_to_{alt['id']}", "label": _label(text), "target": alt["id"]}
-                for alt, text in zip(target_swipes, target_message.alternates)]
+            _lead_to(node, units[position + 1])
     nodes = [node for canon, swipes, _m in units for node in (canon, *swipes)]
     for node in nodes:  # number every beat: stable line ids for saves and translations
         for k, beat in enumerate(node["beats"]):
             beat["id"] = f"{node['id']}_{k}"
-    cast = [{"id": p.id, "name": p.name, "role": p.role}
-            for p in sorted(present.values(), key=lambda p: (ROLE_ORDER.get(p.role, 1), p.id))]
+    first, first_swipes, first_message = units[0]
+    if first_swipes:  # the opening message was swiped: the scene starts by choosing among its versions
+        opening = {"id": f"{first['id']}_opening", "beats": [], "metadata": {"opening_swipes": len(first_swipes)}}
+        _lead_to(opening, units[0])
+        nodes.insert(0, opening)
+    cast_list = [{"id": p.id, "name": p.name, "role": p.role}
+                 for p in sorted(present.values(), key=lambda p: (ROLE_ORDER.get(p.role, 1), p.id))]
     title = options.title or "Chat"
     return {
         "id": f"{options.scene_prefix}-{number:03d}", "title": f"{title} ({number})" if number > 1 else title,
-        "start": nodes[0]["id"], "nodes": nodes, "cast": cast,
+        "start": nodes[0]["id"], "nodes": nodes, "cast": cast_list,
         "metadata": {"imported_from": options.chat, "messages": [group[0].index, group[-1].index],
                      "detail_level": options.detail_level},
     }
 
 
+def _lead_to(node: dict[str, Any], unit: Unit) -> None:
+    """Link ``node`` to the next message: ``next`` it, or (swiped) a choice of the kept reply and each swipe."""
+    target, target_swipes, target_message = unit
+    if not target_swipes:
+        node["next"] = target["id"]
+        return
+    node["type"] = "choice"  # a real branch: the reply that was kept, or one of its swipes
+    node["choices"] = [{"id": f"{node['id']}_to_{target['id']}", "label": _label(target_message.text),
+                        "target": target["id"]}] + [
+        {"id": f"{node['id']}_to_{alt['id']}", "label": _label(text), "target": alt["id"]}
+        for alt, text in zip(target_swipes, target_message.alternates)]
+
+
 def _label(text: str, limit: int = 60) -> str:
-    plain = re.sub(r"\s+", " ", text.replace("*", "")).strip()
+    plain = re.sub(r"\s+", " ", lines.plain_text(text).replace("*", "")).strip() or "…"
     return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"

@@ -3,11 +3,15 @@ visual novel needs (expression per line, location and time of day when the text 
 
 Roleplay convention: ``*asterisks*`` mark actions, ``"quotes"`` mark spoken words. In a message
 that quotes, the unquoted prose is narration; in a message with no quotes at all, the prose is
-what the speaker says.
+what the speaker says. HTML entities and formatting tags are resolved first, Markdown ``**bold**``
+is emphasis (not an action), and a quote left open at a line's end is speech up to there (the
+multi-paragraph convention). No letter or digit of a message is ever dropped.
 """
 
 from __future__ import annotations
 
+import html
+import html.entities
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -21,21 +25,60 @@ EXPRESSIONS = (
     "love", "nervousness", "neutral", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise",
 )
 
-# word stems -> label; checked in order, the first hit wins (stage directions first, then speech)
-_CUES: tuple[tuple[str, str], ...] = (
-    (r"laugh|giggl|chuckl", "amusement"), (r"grin|smil|beam", "joy"), (r"blush|flush", "embarrassment"),
-    (r"tears?\b|cries|crying|sob|weep", "sadness"), (r"glar|scowl|snarl|furious|angr|rage", "anger"),
-    (r"frown|sigh|roll(s|ed)? (her|his|their) eyes", "annoyance"), (r"trembl|shiver|flinch|terrif|afraid|scared", "fear"),
-    (r"gasp|startl|wide[- ]eyed|surpris", "surprise"), (r"nervous|fidget|stammer|bit(es)? (her|his|their) lip", "nervousness"),
-    (r"tilts? (her|his|their) head|puzzl|confus|frown(s|ed)? in thought", "confusion"), (r"curious|leans? (in|closer)", "curiosity"),
-    (r"hugs?|embrace|kiss|love", "love"), (r"thank|grateful", "gratitude"), (r"nods?|approv", "approval"),
-    (r"disgust|grimac", "disgust"), (r"relie(f|ved)|exhal", "relief"), (r"proud|pride", "pride"),
-    (r"sorry|apolog|regret", "remorse"), (r"excit|eager|bounc", "excitement"), (r"worr|concern|gentl|soft(ly)?\b|care", "caring"),
-    (r"disappoint", "disappointment"), (r"realiz|dawn(s|ed)? on", "realization"), (r"hope|optimis", "optimism"),
-)
-# one pass over the text: the leftmost cue wins (ties: the earlier entry above)
-_CUE_RE = re.compile("|".join(rf"(?P<c{i}>\b(?:{pattern}))" for i, (pattern, _) in enumerate(_CUES)), re.IGNORECASE)
-_CUE_LABELS = {f"c{i}": label for i, (_, label) in enumerate(_CUES)}
+# whole words -> label (every inflection spelt out: "hug" must not match "huge", nor "hope" "hopeless")
+_CUE_WORDS: dict[str, str] = {
+    "amusement": "laugh laughs laughed laughing laughter giggle giggles giggled giggling chuckle chuckles chuckled "
+                 "chuckling snicker snickers snickered snickering amused",
+    "joy": "grin grins grinned grinning smile smiles smiled smiling beams beamed beaming happy happily joyful joyfully",
+    "embarrassment": "blush blushes blushed blushing flush flushes flushed flushing embarrassed embarrassment",
+    "sadness": "tears tearful teary cry cries cried crying sob sobs sobbed sobbing weep weeps wept weeping "
+               "sad sadly sorrow",
+    "anger": "glare glares glared glaring scowl scowls scowled scowling snarl snarls snarled snarling furious "
+             "furiously angry angrily anger rage rages raged raging enraged",
+    "annoyance": "frown frowns frowned frowning sigh sighs sighed sighing annoyed irritated",
+    "fear": "tremble trembles trembled trembling shiver shivers shivered shivering flinch flinches flinched "
+            "flinching terrified terrifying afraid scared frightened",
+    "surprise": "gasp gasps gasped gasping startle startles startled startling surprise surprised surprising",
+    "nervousness": "nervous nervously fidget fidgets fidgeted fidgeting stammer stammers stammered stammering "
+                   "stutter stutters stuttered stuttering",
+    "confusion": "puzzled puzzlement confused confusion",
+    "curiosity": "curious curiously curiosity",
+    "love": "hug hugs hugged hugging embrace embraces embraced embracing kiss kisses kissed kissing love loves "
+            "loved loving lovingly",
+    "gratitude": "thank thanks thanked thanking thankful grateful gratefully gratitude",
+    "approval": "nod nods nodded nodding approve approves approved approving approval",
+    "disgust": "disgust disgusted disgusting grimace grimaces grimaced grimacing",
+    "relief": "relief relieved exhale exhales exhaled exhaling",
+    "pride": "proud proudly pride",
+    "remorse": "sorry apologize apologizes apologized apologizing apologise apologises apologised apologising "
+               "apology apologies apologetic apologetically regret regrets regretted regretting",
+    "excitement": "excited excitedly excitement exciting eager eagerly bounce bounces bounced bouncing",
+    "caring": "worry worries worried worrying concern concerned gentle gently softly care cares cared caring",
+    "disappointment": "disappointed disappointing disappointment",
+    "realization": "realize realizes realized realizing realise realises realised realising realization realisation",
+    "optimism": "hope hopes hoped hoping hopeful hopefully optimism optimistic",
+}
+_PRONOUNS = ("her", "his", "their", "my", "your")
+# phrases: a word sequence -> label; at one position the longest phrase wins over a single word
+_CUE_PHRASES: dict[tuple[str, ...], str] = {
+    **{(verb, who, "eyes"): "annoyance" for verb in ("roll", "rolls", "rolled", "rolling") for who in _PRONOUNS},
+    **{(verb, who, "lip"): "nervousness" for verb in ("bite", "bites", "bit", "biting") for who in _PRONOUNS},
+    **{(verb, who, "head"): "confusion" for verb in ("tilt", "tilts", "tilted", "tilting") for who in _PRONOUNS},
+    **{(verb, "in", "thought"): "confusion" for verb in ("frown", "frowns", "frowned", "frowning")},
+    **{(verb, where): "curiosity" for verb in ("lean", "leans", "leaned", "leant", "leaning")
+       for where in ("in", "closer")},
+    **{(verb, "on"): "realization" for verb in ("dawns", "dawned")},
+    ("wide", "eyed"): "surprise",
+}
+_CUE_LABELS: dict[str, str] = {word: label for label, words in _CUE_WORDS.items() for word in words.split()}
+_PHRASES_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _label in sorted(_CUE_PHRASES.items(), key=lambda item: -len(item[0])):
+    _PHRASES_BY_FIRST.setdefault(_phrase[0], []).append((_phrase, _label))
+_CUE_TRIGGERS = frozenset(_CUE_LABELS) | frozenset(_PHRASES_BY_FIRST)
+# a cue right after a negation does not count: "not afraid", "doesn't smile", "without smiling"
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "without", "cannot"})
+_WORD_RE = re.compile(r"[a-z]+")
+_TOKEN_RE = re.compile(r"[a-z]+(?:['’][a-z]+)?|[^\sa-z'’-]")  # words and punctuation; hyphens join words
 
 TIMES = {"dawn": "dawn", "sunrise": "dawn", "morning": "morning", "noon": "day", "midday": "day",
          "afternoon": "afternoon", "evening": "evening", "sunset": "dusk", "dusk": "dusk", "twilight": "dusk",
@@ -50,14 +93,24 @@ PLACES = (
     "bridge", "tower", "cabin", "house", "apartment", "room",
 )
 _PLACE_RE = re.compile(
-    r"\b(?:in|at|inside|into|enters?|entered|reach(?:es|ed)?|arrives? at|arrived at)\s+(?:the|a|an|her|his|their|my|our)\s+"
+    r"\b(?:in|at|inside|into|outside|over|through|across|near|beside|around|within|enters?|entered|"
+    r"reach(?:es|ed)?|arrives? at|arrived at)\s+(?:the|a|an|her|his|their|my|our)\s+"
     r"((?:[a-z]+\s)?(?:" + "|".join(sorted((re.escape(p) for p in PLACES), key=len, reverse=True)) + r"))\b",
     re.IGNORECASE,
 )
 
 _SEGMENT_RE = re.compile(r'\*([^*]+)\*|"([^"]+)"|“([^”]+)”')
 _QUOTED_RE = re.compile(r'"[^"]+"|“[^”]+”')
-_WORDY_RE = re.compile(r"[^\W_]")  # a letter or digit
+# a fragment made only of these (", " between an action and a quote, a stray "...") is dropped
+_CONTENT_RE = re.compile(r"[^\s,.;:!?…\-–—\"“”'‘’*~]")
+# Markdown bold/strong: emphasis inside its piece, not a stage direction
+_BOLD_RE = re.compile(r"(?<![\w*])\*\*(?=[^\s*])(.+?)(?<=[^\s*])\*\*(?![\w*])", re.DOTALL)
+_INLINE_TAGS = "a abbr b big cite code del em font i ins kbd mark q s small span strike strong sub sup u"
+_BLOCK_TAGS = "blockquote br center details div h1 h2 h3 h4 h5 h6 hr li ol p pre summary table td th tr ul"
+_BLOCKS = frozenset(_BLOCK_TAGS.split())
+_TAG_RE = re.compile(r"<(?:/\s*)?(" + "|".join(f"{_INLINE_TAGS} {_BLOCK_TAGS}".split()) + r")(?:\s[^<>]*)?/?>",
+                     re.IGNORECASE)
+_ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 @dataclass(slots=True)
@@ -72,32 +125,101 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+def plain_text(text: str) -> str:
+    """``text`` without HTML markup: the usual formatting tags removed (block tags such as ``<br>`` and
+    ``<p>`` become a space), entities (``&amp;``, ``&#39;``) replaced by their characters. Unknown tags
+    (``<tag>``) and unknown entities stay as written."""
+    if "<" in text:
+        text = _TAG_RE.sub(_tag, text)
+    if "&" in text:
+        text = _ENTITY_RE.sub(_entity, text)
+    return text
+
+
+def _tag(match: re.Match[str]) -> str:
+    return " " if match.group(1).lower() in _BLOCKS else ""
+
+
+def _entity(match: re.Match[str]) -> str:
+    body = match.group(1)
+    if body[0] == "#":
+        return html.unescape(match.group(0))
+    return html.entities.html5.get(body + ";", match.group(0))
+
+
 def split_message(text: str, *, detail: str = "medium") -> list[Piece]:
-    """The pieces of one message in order. ``low`` keeps the whole message as one speech piece."""
-    text = text.strip()
-    if detail == "low" or not text:
-        return [Piece("say", _clean(text.replace("*", "")))] if text else []
+    """The pieces of one message in order. ``low`` keeps the whole message as one speech piece.
+
+    Text is never lost: a message with no letters ("...", "?!", an emoji) is one piece as written."""
+    text = plain_text(text).strip()
+    if not text:
+        return []
+    if detail == "low":
+        return [Piece("say", _clean(text.replace("*", "")) or _clean(text))]
+    if "**" in text:
+        text = _BOLD_RE.sub(r"\1", text)
+    if '"' in text or "“" in text or "”" in text:
+        text = _balance_quotes(text)
+    pieces = _split(text, keep_all=False)
+    if not pieces:  # only punctuation or symbols: keep what was written
+        pieces = _split(text, keep_all=True) or [Piece("say", _clean(text))]
+    return pieces
+
+
+def _split(text: str, keep_all: bool) -> list[Piece]:
     has_quotes = _QUOTED_RE.search(text) is not None
     pieces: list[Piece] = []
     position = 0
     for match in _SEGMENT_RE.finditer(text):
-        _prose(text[position:match.start()], has_quotes, pieces)
+        _prose(text[position:match.start()], has_quotes, pieces, keep_all)
         if match.group(1) is not None:
-            _add(pieces, "direction", match.group(1))
+            _add(pieces, "direction", match.group(1), keep_all)
         else:
-            _add(pieces, "say", match.group(2) or match.group(3) or "")
+            _add(pieces, "say", match.group(2) or match.group(3) or "", keep_all)
         position = match.end()
-    _prose(text[position:], has_quotes, pieces)
+    _prose(text[position:], has_quotes, pieces, keep_all)
     return pieces
 
 
-def _prose(text: str, has_quotes: bool, pieces: list[Piece]) -> None:
-    _add(pieces, "narrate" if has_quotes else "say", text.replace("*", ""))
+def _balance_quotes(text: str) -> str:
+    """Close quotes left open at the end of a line (the multi-paragraph convention: every paragraph of
+    a long speech opens a quote, only the last closes it; a paragraph that continues the speech without
+    reopening gets its opening quote back)."""
+    if "\n" not in text and text.count('"') % 2 == 0 and text.count("“") == text.count("”"):
+        return text
+    lines = text.split("\n")
+    straight = curly = False  # the previous non-blank line ended inside a quote we closed
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if line.count('"') % 2:
+            first, last = line.index('"'), line.rindex('"')
+            if straight and first > 0 and not line[first - 1].isspace():
+                line, straight = '"' + line, False  # the speech goes on up to this closing quote
+            elif last + 1 < len(line) and not line[last + 1].isspace():
+                line, straight = line + '"', True  # opened and not closed on this line
+            else:
+                straight = False
+        else:
+            straight = False
+        opened, closed = line.count("“"), line.count("”")
+        if opened > closed:
+            line, curly = line + "”" * (opened - closed), True
+        elif closed > opened and curly:
+            line, curly = "“" * (closed - opened) + line, False
+        else:
+            curly = False
+        lines[n] = line
+    return "\n".join(lines)
 
 
-def _add(pieces: list[Piece], kind: Kind, text: str) -> None:
+def _prose(text: str, has_quotes: bool, pieces: list[Piece], keep_all: bool) -> None:
+    _add(pieces, "narrate" if has_quotes else "say", text.replace("*", ""), keep_all)
+
+
+def _add(pieces: list[Piece], kind: Kind, text: str, keep_all: bool = False) -> None:
     text = _clean(text)
-    if not text or (not text[0].isalnum() and _WORDY_RE.search(text) is None):
+    if not text or (not keep_all and not text[0].isalnum() and _CONTENT_RE.search(text) is None):
         return
     if pieces and pieces[-1].kind == kind and kind != "direction":
         pieces[-1].text += " " + text
@@ -106,11 +228,30 @@ def _add(pieces: list[Piece], kind: Kind, text: str) -> None:
 
 
 def expression_for(*texts: str) -> str | None:
-    """The expression label the text suggests (first cue found), or None."""
+    """The expression label the text suggests (the first cue word or phrase found), or None."""
     for text in texts:
-        match = _CUE_RE.search(text) if text else None
-        if match is not None:
-            return _CUE_LABELS[match.lastgroup]
+        label = _cue(text) if text else None
+        if label is not None:
+            return label
+    return None
+
+
+def _cue(text: str) -> str | None:
+    lower = text.lower()
+    if _CUE_TRIGGERS.isdisjoint(_WORD_RE.findall(lower)):  # the common case: one C-level pass, no cue at all
+        return None
+    tokens = _TOKEN_RE.findall(lower)
+    for i, token in enumerate(tokens):
+        if token not in _CUE_TRIGGERS:
+            continue
+        if i and (tokens[i - 1] in _NEGATIONS or tokens[i - 1].endswith(("n't", "n’t"))):
+            continue
+        for phrase, label in _PHRASES_BY_FIRST.get(token, ()):
+            if tuple(tokens[i:i + len(phrase)]) == phrase:
+                return label
+        label = _CUE_LABELS.get(token)
+        if label is not None:
+            return label
     return None
 
 
@@ -121,15 +262,21 @@ def _words(text: str) -> set[str]:
     return set(text.lower().replace(".", " ").replace(",", " ").split())
 
 
-def time_of_day(text: str) -> str | None:
-    if not _words(text) & TIMES.keys():  # cheap pre-check; the regex is the authority
+def time_of_day(text: str, words: set[str] | None = None) -> str | None:
+    if (words if words is not None else _words(text)).isdisjoint(TIMES):  # cheap pre-check; the regex decides
         return None
     match = _TIME_RE.search(text)
     return TIMES[match.group(1).lower()] if match else None
 
 
-def location(text: str) -> str | None:
-    if not _words(text) & _PLACE_WORDS:
+def location(text: str, words: set[str] | None = None) -> str | None:
+    if (words if words is not None else _words(text)).isdisjoint(_PLACE_WORDS):
         return None
     match = _PLACE_RE.search(text)
     return _clean(match.group(1)).lower() if match else None
+
+
+def stage_cues(text: str) -> tuple[str | None, str | None]:
+    """(place, time of day) stated in ``text``, each None when not stated."""
+    words = _words(text)
+    return location(text, words), time_of_day(text, words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,3 +44,30 @@ def test_clean_transcript_counts_changes_and_keeps_the_original():
 def test_cleaning_is_idempotent_and_total(text, detail):
     once = clean(text, detail)
     assert clean(once, detail) == once
+
+
+# --- review: spacing after punctuation only where a sentence clearly ends ---
+
+@pytest.mark.parametrize("text", [
+    "i.e. this", "e.g.this", "U.S.A.", "The U.S.A.Today", "https://x.com/a?b=1", "see www.x.com/A?B=1,C=2.Done",
+    "pi is 3.14", "v1.2.3", "Mr.Smith", "file.TXT", "example.com", "10:30", "Re:Zero", "R&amp;D", "Hi :D", "Hi ;)",
+    "std::vector", "a...b",
+])
+def test_punctuation_inside_words_urls_and_numbers_is_untouched(text):
+    assert clean(text, "medium") == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("It ended.Then it began", "It ended. Then it began"), ("Wow!Amazing", "Wow! Amazing"),
+    ("Really?!No way", "Really?! No way"), ("yes,sir", "yes, sir"), ("I said .It was", "I said. It was"),
+    ("Go to https://x.com .Then", "Go to https://x.com .Then"), ("Note : this", "Note: this"),
+    ("Wait . . .", "Wait..."), ("end.I know", "end. I know"),
+])
+def test_missing_space_after_a_sentence_is_added(text, expected):
+    assert clean(text, "medium") == expected
+
+
+def test_spaces_around_actions_are_kept_outside_and_trimmed_inside():
+    assert clean("*waves* hello *smiles*", "medium") == "*waves* hello *smiles*"
+    assert clean("Hi *waves* there", "medium") == "Hi *waves* there"
+    assert clean("* waves * hello", "medium") == "*waves* hello"

@@ -39,7 +39,7 @@ def test_every_line_keeps_its_source():
     beats = scene["nodes"][0]["beats"]
     assert [b["id"] for b in beats] == ["m7_0", "m7_1"]
     assert beats[0]["source"] == {"chat": "mira.jsonl", "message_index": 7, "timestamp": "January 1, 2024 10:00am",
-                                  "speaker": "Mira"}
+                                  "time": "2024-01-01T10:00:00", "speaker": "Mira"}
     assert beats[1] | {"source": None} == {"id": "m7_1", "kind": "direction", "text": "waves", "character": "mira",
                                            "source": None}
     assert "expression" not in beats[0]  # "waves" suggests no expression
@@ -106,3 +106,105 @@ def test_any_transcript_gives_valid_runnable_scenes(items, swipes, detail):
         runner = ScenarioRunner(model)
         state, why = runner.run(runner.start(seed=1), max_steps=500)
         assert why == "finished"
+
+
+# --- ids, group chats, opening swipes, narrator cues (review of the formatter) ---
+
+def _hash_id(name):
+    import hashlib
+    return "speaker-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def test_names_without_ascii_get_stable_distinct_ids():
+    t = chat(m(0, "ゆき", "こんにちは"), m(1, "さくら", "やあ"), m(2, "ゆき", "うん"))
+    _, people = format_transcript(t)
+    ids = [p.id for p in people.values()]
+    assert ids == [_hash_id("ゆき"), _hash_id("さくら")]  # the same id in every chat, whatever the order
+    reverse = format_transcript(chat(m(0, "さくら", "x"), m(1, "ゆき", "y")))[1]
+    assert sorted(p.id for p in reverse.values()) == sorted(ids)
+    assert [p.id for p in format_transcript(chat(m(0, "José", "hola"), m(1, "Straße", "x")))[1].values()] == [
+        "jose", "strasse"]
+    assert list(format_transcript(chat(m(0, "Yuki ゆき", "x")))[1]) == ["yuki-" + _hash_id("Yuki ゆき")[8:]]
+
+
+def test_reserved_device_names_are_never_ids():
+    from comfyvn.projects.paths import check_id
+
+    names = ["Con", "Nul", "AUX", "com1", "Con.Man", "Mr..Smith", "lpt9"]
+    _, people = format_transcript(chat(*[m(i, name, "hi") for i, name in enumerate(names)]))
+    ids = [p.id for p in people.values()]
+    assert all(check_id(i) == i for i in ids) and len(set(ids)) == len(ids)
+    assert ids[:3] == ["con_", "nul_", "aux_"] and ids[4] == "con-man" and ids[5] == "mr-smith"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.text(min_size=1, max_size=30), st.sampled_from(
+    ["con", "Nul.txt", "a..b", "ゆき", "-x-", "com1 ", ". .", "CON", "con_", "x" * 200])), min_size=1, max_size=8))
+def test_any_names_give_unique_valid_ids(names):
+    from comfyvn.projects.paths import check_id
+
+    _, people = format_transcript(chat(*[m(i, name, "hi") for i, name in enumerate(names)]))
+    ids = [p.id for p in people.values()]
+    assert len(set(ids)) == len(ids)
+    for pid in ids:
+        check_id(pid)
+
+
+def test_group_chat_speakers_are_keyed_by_avatar():
+    t = chat(m(0, "Seraphina", "Hi", avatar="sera.png"), m(1, "Sera", "Hello", avatar="sera.png"),
+             m(2, "Seraphina", "Yes", avatar="sera.png"), m(3, "Seraphina", "I am another", avatar="dark.png"),
+             m(4, "Seraphina", "No avatar here"))
+    scenes, people = format_transcript(t)
+    rows = [p.as_dict() for p in people.values()]
+    assert [(r["id"], r["name"], r["messages"], r["aliases"], r["avatar"]) for r in rows] == [
+        ("seraphina", "Seraphina", 4, ["Sera"], "sera.png"),  # the message without avatar joins the first card
+        ("seraphina-2", "Seraphina (2)", 1, ["Seraphina"], "dark.png")]
+    says = {n["id"]: n["beats"][0]["speaker"] for n in scenes[0]["nodes"]}
+    assert says == {"m0": "seraphina", "m1": "seraphina", "m2": "seraphina", "m3": "seraphina-2", "m4": "seraphina"}
+    assert {c["name"] for c in scenes[0]["cast"]} == {"Seraphina", "Seraphina (2)"}
+
+
+def test_most_frequent_name_of_a_card_wins():
+    t = chat(m(0, "Sera", "a", avatar="s.png"), m(1, "Seraphina", "b", avatar="s.png"),
+             m(2, "Seraphina", "c", avatar="s.png"))
+    (person,) = format_transcript(t)[1].values()
+    assert (person.id, person.name, person.as_dict()["aliases"]) == ("seraphina", "Seraphina", ["Sera"])
+
+
+def test_user_and_character_with_the_same_name_stay_apart():
+    t = chat(m(0, "Alex", "Hi", role="user"), m(1, "alex", "Hello, namesake."), m(2, "Alex", "Ha", role="user"))
+    scenes, people = format_transcript(t)
+    assert [(p.id, p.name, p.role, p.messages) for p in people.values()] == [
+        ("alex-2", "Alex", "user", 2), ("alex", "alex", "character", 1)]  # the character keeps the plain id
+    assert [n["beats"][0]["speaker"] for n in scenes[0]["nodes"]] == ["alex-2", "alex", "alex-2"]
+
+
+def test_swipes_on_the_first_message_become_an_opening_choice():
+    t = chat(m(3, "Mira", "*waves* Welcome!", alternates=["Oh, hello.", "*ignores you*"]),
+             m(4, "You", "Hi", role="user"))
+    scene = format_transcript(t, Options(swipes_as_choices=True))[0][0]
+    nodes = {n["id"]: n for n in scene["nodes"]}
+    start = nodes[scene["start"]]
+    assert start["type"] == "choice" and start["beats"] == []
+    assert [c["target"] for c in start["choices"]] == ["m3", "m3_swipe1", "m3_swipe2"]
+    assert [c["label"] for c in start["choices"]] == ["waves Welcome!", "Oh, hello.", "ignores you"]
+    assert nodes["m3_swipe1"]["next"] == "m4"
+    runner = ScenarioRunner(load_valid(scene))
+    state, _ = runner.run(runner.start(), choices=[start["choices"][2]["id"]])
+    assert [e.node for e in state.trace][-2:] == ["m3_swipe2", "m4"]
+    assert format_transcript(t)[0][0]["start"] == "m3"  # without swipes_as_choices: unchanged
+
+
+def test_narrator_messages_set_the_background():
+    t = chat(m(0, "Narrator", "Night falls over the forest.", role="narrator"), m(1, "Mira", "*She yawns.*"))
+    beats = format_transcript(t)[0][0]["nodes"][0]["beats"]
+    assert beats[0] | {"id": None} == {"id": None, "kind": "background", "image": "forest night", "location": "forest",
+                                       "time_of_day": "night"}
+    assert beats[1]["kind"] == "narrate"
+
+
+def test_built_in_avatars_do_not_merge_speakers():
+    t = chat(m(0, "Eldorian Guard", "Halt!", avatar="img/ai4.png"),
+             m(1, "Innkeeper", "Welcome", avatar="img/ai4.png"))
+    people = format_transcript(t)[1].values()
+    assert [(p.id, p.avatar) for p in people] == [("eldorian-guard", None), ("innkeeper", None)]
