@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from comfyvn.core.job_types import JobContext
+from comfyvn.roleplay.formatter import Detail
 
 Kind = Literal["worlds", "personas", "characters", "chats"]
-Detail = Literal["low", "medium", "high"]
 UPLOAD_PREFIX = "st-"  # <cache>/uploads/st-<hex>/: one folder per queued upload batch
 
 
