@@ -146,8 +146,9 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
                            code="empty_log")
     characters = _characters(project, people)
     preview = preview_document(uid, name, cleaned or transcript, scenes, people)
-    stale = [item["id"] for item in store.collection("scene").list(project)
-             if item["id"].startswith(uid + "-") and item["id"] not in {s["id"] for s in scenes}]
+    fresh = {s["id"] for s in scenes}  # scenes of an earlier import of this file that no longer exist:
+    stale = sorted(p.stem for p in (project_dir(project) / "scenes").glob(f"{uid}-*.json")  # by name only,
+                   if p.is_file() and p.stem not in fresh)  # never by reading the whole project
     say(0.75, "writing")
     base = roleplay_dir(project)
     with ProjectStaging(project) as staging:  # the preview is written last: it marks a complete import

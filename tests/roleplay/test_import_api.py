@@ -242,3 +242,15 @@ def test_concurrent_imports_create_a_character_once(client):
         thread.join()
     created = [c for r in results for c in r["characters"] if c["created"]]
     assert len(results) == 8 and [c["id"] for c in created] == ["quill"]
+
+
+def test_reimport_with_fewer_scenes_removes_the_old_ones(client):
+    body = {"name": "log.txt", "content": "Mira: Hi!\n---\nMira: Later.\n---\nMira: Even later.",
+            "format": "transcript.plain"}
+    first = client.post("/roleplay/import", json=body).json()
+    assert len(first["scenes"]) == 3
+    fewer = client.post("/roleplay/apply_corrections", json={"uid": first["uid"], "messages": [
+        {"index": 1, "hidden": True}, {"index": 2, "hidden": True}]}).json()
+    assert len(fewer["scenes"]) == 1
+    ids = {s["id"] for s in client.get("/api/scenes").json()["items"]}
+    assert ids == set(fewer["scenes"])
