@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["user", "character", "narrator", "system"]
+MAX_LISTED_PROBLEMS = 500  # beyond this, problems are counted in one summary line
 
 
 class UnreadableLog(ValueError):
@@ -76,10 +77,22 @@ class Transcript:
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. SillyTavern chat_metadata
     problems: list[Problem] = field(default_factory=list)
     best_effort: bool = False  # the format is ambiguous (plain text exports): say so in the report
+    unlisted: int = 0  # problems past MAX_LISTED_PROBLEMS, counted only
 
-    def problem(self, message: str, *, line: int | None = None, field: str | None = None,
+    def problem(self, message: str, line: int | None = None, field: str | None = None,
                 severity: Literal["error", "warning", "info"] = "warning") -> None:
-        self.problems.append(Problem(message, line, field, severity))
+        """Record a problem; past ``MAX_LISTED_PROBLEMS`` they are only counted (a file with a million
+        broken lines must not make a million-line report)."""
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(Problem(message, line, field, severity))
+        else:
+            self.unlisted += 1
+
+    def close_problems(self) -> None:
+        """Add the summary line for the problems that were only counted."""
+        if self.unlisted:
+            self.problems.append(Problem(f"{self.unlisted} more problems were found and not listed"))
+            self.unlisted = 0
 
     def story_messages(self) -> list[Message]:
         """The messages that belong in the story: not hidden, not system notices."""

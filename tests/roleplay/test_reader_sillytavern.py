@@ -319,7 +319,9 @@ def test_unreadable_files_raise_with_format_and_line():
 
 
 def test_problem_list_is_capped(monkeypatch):
-    monkeypatch.setattr(sillytavern, "MAX_LISTED_PROBLEMS", 3)
+    from comfyvn.roleplay import transcript as transcript_module
+
+    monkeypatch.setattr(transcript_module, "MAX_LISTED_PROBLEMS", 3)
     transcript = read(Source(b"\n".join([b"x"] * 10 + [orjson.dumps(msg())]), "chat.jsonl"))
     assert len(transcript.messages) == 1
     assert [p.line for p in transcript.problems] == [1, 2, 3, None]

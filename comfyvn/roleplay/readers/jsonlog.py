@@ -20,7 +20,6 @@ from comfyvn.roleplay.readers import Source
 from comfyvn.roleplay.transcript import Transcript, UnreadableLog
 
 USER, CHARACTER = "User", "Character"  # speakers when the file does not name them
-MAX_LISTED_PROBLEMS = 500
 MISSING = object()
 _TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[{}\[\],]')  # a string or a structural character
 _TO_BRACKET = re.compile(r'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+[\[\]{}]')  # up to the next bracket
@@ -144,20 +143,16 @@ class Problems:
     """Adds problems to a transcript, listing at most ``MAX_LISTED_PROBLEMS`` (the rest are counted)."""
 
     def __init__(self, transcript: Transcript) -> None:
-        self.transcript, self.unlisted = transcript, 0
+        self.transcript = transcript
 
     def __call__(self, message: str, line: int | None = None, field: str | None = None,
                  severity: str = "warning") -> None:
-        if len(self.transcript.problems) < MAX_LISTED_PROBLEMS:
-            self.transcript.problem(message, line=line, field=field, severity=severity)  # type: ignore[arg-type]
-        else:
-            self.unlisted += 1
+        self.transcript.problem(message, line, field, severity)  # type: ignore[arg-type]
 
     def finish(self) -> Transcript:
         """Close the list and fill ``user_name`` / ``character_names`` from the messages."""
         t = self.transcript
-        if self.unlisted:
-            t.problem(f"{self.unlisted} more problems were found and not listed")
+        t.close_problems()
         for message in t.story_messages():
             if message.role == "user" and t.user_name is None:
                 t.user_name = message.speaker

@@ -10,10 +10,7 @@ reported (line number, field) and skipped; the rest is imported. See docs/rolepl
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -21,32 +18,14 @@ import orjson
 from comfyvn.roleplay.dates import parse_date
 from comfyvn.roleplay.readers import Reader, Source
 from comfyvn.roleplay.transcript import Message, Role, Transcript, UnreadableLog
+from comfyvn.scenario.models import gc_paused
 
 ID = "sillytavern.jsonl"
-MAX_LISTED_PROBLEMS = 500  # beyond this, problems are counted in one summary line
 _SNIFF_LINES = 8  # non-blank lines looked at to find the first parsable one
 MAX_DEPTH = 64  # deeper objects in extra / chat_metadata are dropped: later steps copy and save them recursively
 _UNUSED = "unused"  # what 1.18+ headers write instead of the real names
 _SYSTEM_NAMES = frozenset({"SillyTavern System"})
 _MACRO = re.compile(r"\{\{(user|char)\}\}", re.IGNORECASE)
-
-
-class _Problems:
-    """Adds problems to the transcript, listing at most ``MAX_LISTED_PROBLEMS`` of them."""
-
-    def __init__(self, transcript: Transcript) -> None:
-        self.transcript, self.unlisted = transcript, 0
-
-    def add(self, message: str, line: int | None = None, field: str | None = None,
-            severity: str = "warning") -> None:
-        if len(self.transcript.problems) < MAX_LISTED_PROBLEMS:
-            self.transcript.problem(message, line=line, field=field, severity=severity)  # type: ignore[arg-type]
-        else:
-            self.unlisted += 1
-
-    def close(self) -> None:
-        if self.unlisted:
-            self.transcript.problem(f"{self.unlisted} more problems were found and not listed", severity="warning")
 
 
 def sniff(source: Source) -> float:
@@ -85,29 +64,15 @@ def _is_header(obj: dict[str, Any]) -> bool:
     return "mes" not in obj and ("chat_metadata" in obj or "user_name" in obj or "character_name" in obj)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a big chat becomes objects (all kept: CPython 3.11
-    would rescan the growing heap again and again, 2.5x slower for 100,000 messages). Reading makes
-    no cycles, so nothing is lost; the previous state is restored."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def read(source: Source) -> Transcript:
-    with _gc_paused():
+    with gc_paused():
         return _read(source)
 
 
 def _read(source: Source) -> Transcript:
     data = source.data[3:] if source.data.startswith(b"\xef\xbb\xbf") else source.data
     transcript = Transcript(format=ID, title=_title(source.name))
-    problems = _Problems(transcript)
+    problems = transcript
     header: dict[str, Any] | None = None
     rows: list[tuple[int, dict[str, Any]]] = []
     # Lines are parsed as bytes: orjson checks each line's UTF-8, so one bad byte costs one line, not the file.
@@ -117,17 +82,17 @@ def _read(source: Source) -> Transcript:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            problems.add(f"line {number} is not JSON ({_short(str(exc))}); skipped", line=number)
+            problems.problem(f"line {number} is not JSON ({_short(str(exc))}); skipped", line=number)
             continue
         if not isinstance(obj, dict):
-            problems.add(f"line {number} is JSON but not an object ({_type(obj)}); skipped", line=number)
+            problems.problem(f"line {number} is JSON but not an object ({_type(obj)}); skipped", line=number)
             continue
         if _is_header(obj):
             if header is None and not rows:
                 header = obj
                 _read_header(obj, number, transcript, problems)
             else:
-                problems.add(f"line {number} looks like a chat header but is not the first line; skipped",
+                problems.problem(f"line {number} looks like a chat header but is not the first line; skipped",
                              line=number)
             continue
         rows.append((number, obj))
@@ -138,7 +103,7 @@ def _read(source: Source) -> Transcript:
                             format=ID, line=first.line if first else None)
     _fill_names(transcript, rows, source.name)
     _Messages(transcript, problems).read(rows)
-    problems.close()
+    problems.close_problems()
     if not transcript.messages:
         first = next((p for p in transcript.problems if p.line is not None), None)
         reason = f"no readable message (first problem: {first.message})" if first else "only a header, no messages"
@@ -147,18 +112,18 @@ def _read(source: Source) -> Transcript:
     return transcript
 
 
-def _read_header(obj: dict[str, Any], number: int, transcript: Transcript, problems: _Problems) -> None:
+def _read_header(obj: dict[str, Any], number: int, transcript: Transcript, problems: Transcript) -> None:
     meta = obj.get("chat_metadata")
     if isinstance(meta, dict) and _too_deep(meta):
-        problems.add(f"chat_metadata is nested deeper than {MAX_DEPTH} levels; ignored", number, "chat_metadata")
+        problems.problem(f"chat_metadata is nested deeper than {MAX_DEPTH} levels; ignored", number, "chat_metadata")
     elif isinstance(meta, dict):
         transcript.metadata = dict(meta)
     elif meta is not None:
-        problems.add(f"chat_metadata should be an object, got {_type(meta)}; ignored", number, "chat_metadata")
+        problems.problem(f"chat_metadata should be an object, got {_type(meta)}; ignored", number, "chat_metadata")
     for key in ("user_name", "character_name"):
         value = obj.get(key)
         if value is not None and not isinstance(value, str):
-            problems.add(f"{key} should be text, got {_type(value)}; ignored", number, key)
+            problems.problem(f"{key} should be text, got {_type(value)}; ignored", number, key)
     user, char = _real_name(obj.get("user_name")), _real_name(obj.get("character_name"))
     transcript.user_name = user
     if char:
@@ -170,7 +135,7 @@ def _read_header(obj: dict[str, Any], number: int, transcript: Transcript, probl
             if iso is not None:
                 transcript.metadata.setdefault("create_date_iso", iso)
             else:
-                problems.add(f"create_date {_short(raw)!r} is not a date format ComfyVN knows; kept as written",
+                problems.problem(f"create_date {_short(raw)!r} is not a date format ComfyVN knows; kept as written",
                              number, "create_date", "info")
 
 
@@ -201,7 +166,7 @@ def _fill_names(transcript: Transcript, rows: list[tuple[int, dict[str, Any]]], 
 class _Messages:
     """Turns message objects into ``Message``s (the per-line rules live here)."""
 
-    def __init__(self, transcript: Transcript, problems: _Problems) -> None:
+    def __init__(self, transcript: Transcript, problems: Transcript) -> None:
         self.transcript, self.problems = transcript, problems
         self.user = transcript.user_name
         self.char = transcript.character_names[0] if transcript.character_names else None
@@ -219,7 +184,7 @@ class _Messages:
         self.transcript.character_names = list(self.seen_chars)
 
     def message(self, number: int, obj: dict[str, Any]) -> Message | None:
-        add = self.problems.add
+        add = self.problems.problem
         mes, name = obj.get("mes"), obj.get("name")
         if not isinstance(mes, str):
             add(f"line {number}: " + ("no mes (message text)" if mes is None else f"mes should be text, got {_type(mes)}")
@@ -285,7 +250,7 @@ class _Messages:
         reading = value in (1, "true", "True") if isinstance(value, int | float | str) else False
         shown = repr(_short(value)) if isinstance(value, str) else str(value) if isinstance(value, int | float) \
             else _type(value)
-        self.problems.add(f"line {number}: {key} should be true or false, got {shown}; "
+        self.problems.problem(f"line {number}: {key} should be true or false, got {shown}; "
                           f"read as {'true' if reading else 'false'}", number, key)
         return reading
 
@@ -306,7 +271,7 @@ class _Messages:
     def swipes(self, obj: dict[str, Any], mes: str, number: int, char: str | None,
                out: dict[str, Any]) -> list[str]:
         """The unchosen swipes (``mes`` is canon); records ``swipe_id`` and the swipes' indices."""
-        swipes, add = obj.get("swipes"), self.problems.add
+        swipes, add = obj.get("swipes"), self.problems.problem
         if not isinstance(swipes, list):
             if swipes is not None:
                 add(f"line {number}: swipes should be a list, got {_type(swipes)}; ignored", number, "swipes")
