@@ -19,7 +19,7 @@ from comfyvn.roleplay.transcript import Message, Transcript
 OOC_MESSAGE = re.compile(r"^\s*(?:\(\(.*\)\)|\[\s*ooc\b.*\]|\(\s*ooc\b.*\)|ooc\s*:.*)\s*$", re.IGNORECASE | re.DOTALL)
 OOC_INLINE = re.compile(r"\s*(?:\(\((?:[^()]|\([^()]*\))*\)\)|\[\s*ooc\b[^\]]*\]|\(\s*ooc\b[^)]*\))", re.IGNORECASE)
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
-ACTION = re.compile(r"\*([^*]+)\*")
+ACTION = re.compile(r"(?<!\*)\*(?!\*)([^*]+)(?<!\*)\*(?!\*)")  # *action*, never **bold**
 RUN_ON = 220  # characters: a longer stage direction is split into sentences at high detail
 SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[A-Z\"'])")
 # never touched: web addresses (their dots, "?" and "," are not sentence punctuation)
@@ -54,7 +54,7 @@ class OfflineCleaner:
         if "*" in text and text.count("*") % 2 == 0:  # balanced: "* waves *" -> "*waves*"
             text = ACTION.sub(_trim_action, text)
         if detail == "high":
-            text = re.sub(r"\*([^*]+)\*", _split_direction, text)
+            text = ACTION.sub(_split_direction, text)
         return text.strip()
 
 

@@ -68,6 +68,8 @@ def import_command(
                                        "several."),
     kinds: str = typer.Option("worlds,personas,characters,chats", "--kinds",
                               help="What to import, comma-separated: worlds, personas, characters, chats."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace characters, worlds and chats edited since an "
+                                   "earlier import (otherwise such items fail with import_edited)."),
 ) -> None:
     """Import chat logs (SillyTavern, oobabooga, Agnai, RisuAI, CAI Tools, Discord, transcripts), character
     cards, World Info files, personas and SillyTavern data folders into a project. Exit 1 when any item
@@ -94,7 +96,7 @@ def import_command(
         try:
             report = importer.import_items(
                 items, project=project, kinds=wanted, format=format, detail_level=detail_level,
-                swipes_as_choices=swipes,
+                swipes_as_choices=swipes, overwrite=overwrite,
                 progress=lambda fraction, message: progress.update(task, completed=fraction * len(items),
                                                                    message=message))
         except ComfyVNError as exc:  # the project does not exist, or is not a valid id

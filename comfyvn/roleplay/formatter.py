@@ -61,8 +61,12 @@ def slug(text: str, fallback: str = "x") -> str:
     return value or fallback
 
 
+MAX_NAME = 100  # characters of a display name; a longer "name" is a log quirk, not a person's name
+
+
 def normal_name(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip()
+    name = re.sub(r"\s+", " ", name).strip()
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"
 
 
 # Latin letters NFKD does not decompose to ASCII

@@ -77,12 +77,13 @@ def import_log(data: bytes, name: str, *, project: str = store.DEFAULT_PROJECT, 
         _refuse_other_kinds(data, name)
     transcript = read_transcript(data, name, format)
     uid = import_uid(name, data)
-    if not overwrite:
-        _refuse_if_edited(project, uid)
-    say(0.4, f"formatting {len(transcript.messages)} messages")
-    options = Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
-                      title=title or transcript.title, chat=name or None)
-    return _publish(project, uid, name, transcript, options, raw=data, say=say)
+    with store.project_lock(project):  # the edit check and the writes see the same project
+        if not overwrite:
+            _refuse_if_edited(project, uid)
+        say(0.4, f"formatting {len(transcript.messages)} messages")
+        options = Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
+                          title=title or transcript.title, chat=name or None)
+        return _publish(project, uid, name, transcript, options, raw=data, say=say)
 
 
 def _refuse_other_kinds(data: bytes, name: str) -> None:
@@ -99,12 +100,15 @@ def _refuse_other_kinds(data: bytes, name: str) -> None:
                            "or `comfyvn import`", code="not_a_chat", details={"kind": kind})
 
 
-def _refuse_if_edited(project: str, uid: str) -> None:
+def _refuse_if_edited(project: str, uid: str, *, scenes_only: bool = False) -> None:
+    """409 ``import_edited`` when remaking the import's scenes would discard the user's edits: its
+    transcript corrected or cleaned (unless ``scenes_only``: corrections and cleaning are those
+    edits), or one of its scenes changed in the project since the import wrote it."""
     document = _load(project, uid, "processed")
     if document is None:
         return
     reasons = []
-    if document.get("edited"):
+    if document.get("edited") and not scenes_only:
         reasons.append("its transcript was corrected or cleaned")
     recorded = document.get("scene_revisions") or {}
     for scene_id, revision in sorted(recorded.items()):
@@ -207,13 +211,23 @@ def _options_of(document: dict[str, Any], **changes: Any) -> Options:
 
 def apply_corrections(project: str, uid: str, *, messages: list[dict[str, Any]] | None = None,
                       speakers: dict[str, str] | None = None, detail_level: str | None = None,
-                      swipes_as_choices: bool | None = None) -> dict[str, Any]:
-    """Persist editor edits into the processed transcript and re-make its scenes.
+                      swipes_as_choices: bool | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Persist editor edits into the processed transcript and re-make its scenes (409 when one of
+    the scenes was edited in the project since, unless ``overwrite``).
 
     ``messages``: ``[{index, text?, speaker?, role?, hidden?}]``; ``speakers``: rename a speaker
     everywhere (``{"Sera": "Seraphina"}``, e.g. to map a speaker onto an existing character).
     """
+    with store.project_lock(project):  # one read-modify-write: concurrent corrections both land
+        return _apply_corrections(project, uid, messages, speakers, detail_level, swipes_as_choices, overwrite)
+
+
+def _apply_corrections(project: str, uid: str, messages: list[dict[str, Any]] | None,
+                       speakers: dict[str, str] | None, detail_level: str | None,
+                       swipes_as_choices: bool | None, overwrite: bool) -> dict[str, Any]:
     document = _processed(project, uid)
+    if not overwrite:
+        _refuse_if_edited(project, uid, scenes_only=True)
     transcript = transcript_from(document)
     by_index = {m.index: m for m in transcript.messages}
     for edit in messages or []:
@@ -252,12 +266,20 @@ def _string(value: Any, field: str) -> str:
     return value
 
 
-def sample_llm(project: str, uid: str, *, detail_level: str | None = None) -> dict[str, Any]:
+def sample_llm(project: str, uid: str, *, detail_level: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Clean the processed transcript (offline cleaner unless an LLM provider is configured), store it
-    as the final variant and re-make the scenes from it."""
+    as the final variant and re-make the scenes from it (409 when a scene was edited since, unless
+    ``overwrite``)."""
+    with store.project_lock(project):
+        return _sample(project, uid, detail_level, overwrite)
+
+
+def _sample(project: str, uid: str, detail_level: str | None, overwrite: bool) -> dict[str, Any]:
     from comfyvn.roleplay.cleaner import OfflineCleaner, clean_transcript
 
     document = _processed(project, uid)
+    if not overwrite:
+        _refuse_if_edited(project, uid, scenes_only=True)
     transcript = transcript_from(document)
     options = _options_of(document, detail_level=detail_level)
     cleaner = OfflineCleaner()

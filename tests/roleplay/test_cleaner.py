@@ -71,3 +71,9 @@ def test_spaces_around_actions_are_kept_outside_and_trimmed_inside():
     assert clean("*waves* hello *smiles*", "medium") == "*waves* hello *smiles*"
     assert clean("Hi *waves* there", "medium") == "Hi *waves* there"
     assert clean("* waves * hello", "medium") == "*waves* hello"
+
+
+def test_bold_is_not_an_action():
+    text = '"**Bold** claim, Mr. Smith." *She laughs.*'
+    assert clean(text, "high") == text
+    assert clean("**really** *waves* ok", "medium") == "**really** *waves* ok"

@@ -208,3 +208,11 @@ def test_built_in_avatars_do_not_merge_speakers():
              m(1, "Innkeeper", "Welcome", avatar="img/ai4.png"))
     people = format_transcript(t)[1].values()
     assert [(p.id, p.avatar) for p in people] == [("eldorian-guard", None), ("innkeeper", None)]
+
+
+def test_absurdly_long_names_are_shortened_not_fatal():
+    from comfyvn.roleplay.formatter import MAX_NAME
+
+    scenes, people = format_transcript(chat(m(0, "A" * 5000, "hi"), m(1, "You", "yo", role="user")))
+    longest = max(len(p.name) for p in people.values())
+    assert longest == MAX_NAME and load_valid(scenes[0])

@@ -254,3 +254,37 @@ def test_reimport_with_fewer_scenes_removes_the_old_ones(client):
     assert len(fewer["scenes"]) == 1
     ids = {s["id"] for s in client.get("/api/scenes").json()["items"]}
     assert ids == set(fewer["scenes"])
+
+
+def test_corrections_and_cleaning_keep_scene_edits_unless_overwrite(client):
+    uid = upload(client, SOLO, fixture(SOLO)).json()["uid"]
+    scene_id = client.get(f"/roleplay/preview/{uid}").json()["scenes"][0]
+    scene = client.get(f"/api/scenes/{scene_id}").json()["data"]
+    scene["title"] = "MY EDITED TITLE"
+    client.put(f"/api/scenes/{scene_id}", json=scene)
+    for path, body in (("/roleplay/apply_corrections", {"uid": uid, "messages": [{"index": 1, "text": "x"}]}),
+                       ("/roleplay/sample_llm", {"uid": uid})):
+        assert_envelope(client.post(path, json=body), 409, "import_edited")
+        assert client.get(f"/api/scenes/{scene_id}").json()["data"]["title"] == "MY EDITED TITLE"
+    processed = json.loads((project_dir("default") / "roleplay" / "processed" / f"{uid}.json").read_text())
+    assert processed["messages"][1]["text"] != "x"  # the refused correction was not stored either
+    done = client.post("/roleplay/apply_corrections", json={"uid": uid, "overwrite": True,
+                                                            "messages": [{"index": 1, "text": "x"}]})
+    assert done.status_code == 200
+
+
+def test_concurrent_corrections_all_land(client):
+    import threading
+
+    body = {"name": "log.txt", "content": "\n".join(f"Mira: line {i}" for i in range(8)),
+            "format": "transcript.plain"}
+    uid = client.post("/roleplay/import", json=body).json()["uid"]
+    threads = [threading.Thread(target=client.post, args=("/roleplay/apply_corrections",),
+                                kwargs={"json": {"uid": uid, "messages": [{"index": i, "text": f"fixed {i}"}]}})
+               for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    processed = json.loads((project_dir("default") / "roleplay" / "processed" / f"{uid}.json").read_text())
+    assert [m["text"] for m in processed["messages"]] == [f"fixed {i}" for i in range(8)]

@@ -95,6 +95,7 @@ class ImportRef(BaseModel):
 
     project: str = DEFAULT_PROJECT
     uid: str = Field(description="The import id returned by POST /roleplay/import.")
+    overwrite: bool = Field(default=False, description="Re-make the scenes even if they were edited since.")
 
 
 class CorrectionsBody(ImportRef):
@@ -110,11 +111,12 @@ class CleanBody(ImportRef):
 
 
 @router.post("/apply_corrections", summary="Persist editor edits to an import's transcript and re-make its scenes")
-def apply_corrections(body: CorrectionsBody) -> dict[str, Any]:
+def apply_corrections(body: CorrectionsBody) -> dict[str, Any]:  # sync: FastAPI runs it in a worker thread
     return service.apply_corrections(body.project, body.uid, messages=body.messages, speakers=body.speakers,
-                                     detail_level=body.detail_level, swipes_as_choices=body.swipes_as_choices)
+                                     detail_level=body.detail_level, swipes_as_choices=body.swipes_as_choices,
+                                     overwrite=body.overwrite)
 
 
 @router.post("/sample_llm", summary="Clean an import into its final variant (offline cleaner) and re-make its scenes")
 def sample_llm(body: CleanBody) -> dict[str, Any]:
-    return service.sample_llm(body.project, body.uid, detail_level=body.detail_level)
+    return service.sample_llm(body.project, body.uid, detail_level=body.detail_level, overwrite=body.overwrite)
