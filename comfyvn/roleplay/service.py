@@ -1,7 +1,7 @@
 """Import a chat log into a project: read -> transcript -> scenes + characters, stored together.
 
-Files, under ``<project>/roleplay/`` (``<uid>`` = file-name slug + content hash, so importing the
-same file again updates the same import):
+Files, under ``<project>/roleplay/`` (``<uid>`` = file-name slug + a hash of the name and the
+file's first lines, so importing the same chat again, even after it went on, updates the same import):
 
     raw/<uid>.<ext>          the uploaded bytes, untouched
     processed/<uid>.json     the transcript (editable: POST /roleplay/apply_corrections)
@@ -43,9 +43,21 @@ def roleplay_dir(project: str) -> Path:
     return project_dir(project) / "roleplay"
 
 
+UID_HEAD_BYTES, UID_HEAD_LINES = 4096, 3  # a chat is identified by its name and its beginning
+
+
 def import_uid(name: str, data: bytes) -> str:
+    """File-name slug + 10 hex digits of the SHA-256 of the name and the first 3 lines (at most 4 KiB): the same
+    chat, exported again after it went on, is the same import (updated), while another chat with
+    the same file name is not."""
     stem = re.sub(r"\.[A-Za-z0-9]{1,8}$", "", Path(name or "chat").name)
-    return f"{slug(stem, 'chat')[:48]}-{hashlib.sha256(data).hexdigest()[:10]}"
+    head, end = data[:UID_HEAD_BYTES], -1
+    for _ in range(UID_HEAD_LINES):  # at most the first lines: the header and the opening messages
+        end = head.find(b"\n", end + 1)
+        if end < 0:
+            break
+    key = stem.encode("utf-8") + b"\0" + (head[:end] if end >= 0 else head)
+    return f"{slug(stem, 'chat')[:48]}-{hashlib.sha256(key).hexdigest()[:10]}"
 
 
 def read_transcript(data: bytes, name: str, format: str | None = None) -> Transcript:

@@ -288,3 +288,12 @@ def test_concurrent_corrections_all_land(client):
         thread.join()
     processed = json.loads((project_dir("default") / "roleplay" / "processed" / f"{uid}.json").read_text())
     assert [m["text"] for m in processed["messages"]] == [f"fixed {i}" for i in range(8)]
+
+
+def test_a_chat_that_went_on_updates_the_same_import(client):
+    first = upload(client, SOLO, fixture(SOLO)).json()
+    longer = fixture(SOLO) + b'\n{"name": "Seraphina", "is_user": false, "mes": "And the story goes on."}'
+    second = upload(client, SOLO, longer).json()
+    assert second["uid"] == first["uid"] and second["messages"] == first["messages"] + 1
+    other = upload(client, "other.jsonl", fixture(SOLO)).json()
+    assert other["uid"] != first["uid"]
