@@ -10,7 +10,10 @@
   ``characters/<name>/`` sprite folder -> ``<project>/characters/<id>/expressions/<label>.<ext>``
   (recorded in ``metadata.expression_assets``); ``on_character_imported`` (source ``card``);
   see ``comfyvn.sillytavern.records``;
-- World Info files -> World records; personas -> the player registry (``comfyvn.player.registry``);
+- World Info files -> World records;
+- a character or world the user edited since its import is not written again: the item is an
+  error 409 ``import_edited`` naming the fields, unless ``overwrite`` (see ``records``); chats
+  likewise (``import_log(..., overwrite=)``); personas -> the player registry (``comfyvn.player.registry``);
 - ``groups/<id>.json`` -> checked and used to title the group's chats (nothing stored).
 
 Every item is atomic: its files and records are all written or none (a failed write undoes
@@ -32,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from comfyvn.core.errors import ComfyVNError, InvalidInput
+from comfyvn.core.errors import BadRequest, ComfyVNError, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from comfyvn.player import registry
 from comfyvn.projects import store
 from comfyvn.roleplay import service
@@ -51,7 +54,8 @@ from comfyvn.sillytavern.folders import (
     search,
 )
 from comfyvn.sillytavern.personas import read_personas
-from comfyvn.sillytavern.records import Run, Writes, import_card, unreadable
+from comfyvn.sillytavern.records import (WORLD_FIELDS, Run, Writes, edited_fields, import_card, refuse_edits, stamp,
+                                        unreadable)
 from comfyvn.sillytavern.worlds import read_world
 
 __all__ = ["KINDS", "Item", "Plan", "NotSillyTavernFolder", "classify", "discover", "find_user_folder", "search",
@@ -109,13 +113,15 @@ def plan_uploads(files: list[tuple[str, bytes]]) -> Plan:
 
 def import_items(items: list[Item], *, project: str = store.DEFAULT_PROJECT, kinds: tuple[str, ...] | list[str] = KINDS,
                  format: str | None = None, detail_level: str = "medium", swipes_as_choices: bool = False,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 overwrite: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Import every item; ``{project, items: [row], counts}``. A row: ``{item, kind, status
-    (ok|error|skipped), id, result, error, warnings}``. ``format`` forces the chat reader (and
-    makes files of unknown kind chats)."""
+    (ok|error|skipped), id, result, error ({message, code, status, details}), warnings}``.
+    ``format`` forces the chat reader (and makes files of unknown kind chats); ``overwrite``
+    replaces what the user edited since an earlier import (otherwise 409 ``import_edited``)."""
     store.require_project(project)
     say = progress or (lambda fraction, message: None)
-    run = Run(project, set(kinds), format, detail_level, swipes_as_choices, limit=files.body_limit())
+    run = Run(project, set(kinds), format, detail_level, swipes_as_choices, overwrite=overwrite,
+              limit=files.body_limit())
     rows = []
     for number, item in enumerate(items):
         say(number / max(1, len(items)), item.name)
@@ -136,16 +142,21 @@ def counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def require_success(report: dict[str, Any]) -> dict[str, Any]:
     """``report`` unless nothing was imported and something failed: then the one item's error
-    (one item) or 422 ``import_failed`` with every row."""
+    with its own status (one item: a 409 stays a 409) or 422 ``import_failed`` with every row."""
     errors = [row for row in report["items"] if row["status"] == "error"]
     if not errors or report["counts"]["ok"]:
         return report
     if len(report["items"]) == 1:
         error = errors[0]["error"]
-        raise InvalidInput(error["message"], code=error["code"], details=error["details"])
+        kind = _ERRORS.get(error.get("status", 422), InvalidInput)
+        raise kind(error["message"], code=error["code"], details=error["details"])
     raise InvalidInput(f"none of the {len(errors)} item(s) could be imported; first: {errors[0]['item']}: "
                        f"{errors[0]['error']['message']}", code="import_failed",
                        details={"items": report["items"], "counts": report["counts"]})
+
+
+_ERRORS: dict[int, type[ComfyVNError]] = {400: BadRequest, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+                                         422: InvalidInput}
 
 
 def _import_one(item: Item, run: Run) -> dict[str, Any]:
@@ -171,15 +182,16 @@ def _import_one(item: Item, run: Run) -> dict[str, Any]:
     except files.Skip as exc:
         row |= {"status": "skipped", "result": f"{exc.reason}: not read"}
     except ComfyVNError as exc:
-        row |= {"status": "error", "error": {"message": exc.message, "code": exc.code, "details": exc.details}}
+        row |= {"status": "error", "error": {"message": exc.message, "code": exc.code, "status": exc.status,
+                                             "details": exc.details}}
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         row |= {"status": "error", "error": {"message": f"{item.name}: {exc.strerror or exc}{where}",
-                                             "code": "os_error", "details": {}}}
+                                             "code": "os_error", "status": 500, "details": {}}}
     except Exception as exc:  # noqa: BLE001 - one item's defect must not stop the others; logged in full
         log.exception("Importing an item failed", extra={"item": item.name, "project": run.project})
         row |= {"status": "error", "error": {"message": f"{item.name}: {type(exc).__name__}: {exc}",
-                                             "code": "internal_error", "details": {}}}
+                                             "code": "internal_error", "status": 500, "details": {}}}
     return row
 
 
@@ -199,7 +211,8 @@ def _read(item: Item, limit: int) -> bytes:
 def _chat(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
     project = run.project
     summary = service.import_log(data, item.file_name, project=project, title=item.title, format=run.format,
-                                 detail_level=run.detail_level, swipes_as_choices=run.swipes_as_choices)
+                                 detail_level=run.detail_level, swipes_as_choices=run.swipes_as_choices,
+                                 overwrite=run.overwrite)
     if any(c["created"] for c in summary["characters"]):
         run.forget_names()
     warnings = list(summary["warnings"])
@@ -227,9 +240,15 @@ def _world(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
     except UnreadableLog as exc:
         raise unreadable(exc, item, "unreadable_world") from None
     world = found.world.model_dump(mode="json")
-    created = not store.collection("world").path(project, world["id"]).is_file()
+    try:
+        current = store.collection("world").get(project, world["id"])["data"]
+    except NotFound:
+        current = None
+    if not run.overwrite:
+        refuse_edits(item, [("world", world["id"], edited_fields(current, WORLD_FIELDS))])
+    created = current is None
     with Writes(project) as writes:
-        writes.put("world", world)
+        writes.put("world", stamp(world, WORLD_FIELDS))
     result = {"id": world["id"], "name": world["name"], "entries": len(world["entries"]), "created": created}
     return world["id"], result, [p.as_dict() for p in found.problems]
 

@@ -31,6 +31,8 @@ class LibraryOptions(BaseModel):
     format: str | None = Field(default=None, description="Force the chat reader (see GET /roleplay/formats).")
     detail_level: Detail = "medium"
     swipes_as_choices: bool = False
+    overwrite: bool = Field(default=False, description="Replace characters, worlds and chats edited since an "
+                            "earlier import (otherwise such an item is an error 409 'import_edited').")
 
 
 class Upload(BaseModel):
@@ -62,6 +64,7 @@ def run(options: LibraryOptions, *, plan: Any = None, uploads: list[tuple[str, b
                            details={"field": "path"})
     report = importer.import_items(plan.items, project=options.project, kinds=options.kinds, format=options.format,
                                    detail_level=options.detail_level, swipes_as_choices=options.swipes_as_choices,
+                                   overwrite=options.overwrite,
                                    progress=progress)
     return importer.require_success(report | {"plan": plan.as_dict()})
 

@@ -7,7 +7,10 @@ Accepted: a whole ``settings.json`` (personas under ``power_user``), a ``power_u
 a list, every entry unreadable) is refused (UnreadableLog naming the field); an empty one is not.
 A persona is keyed by its avatar file; its id is the slug of
 the file's stem (``1727478000000-Wanderer.png`` -> ``1727478000000-wanderer``), made unique with
-``-2``, ``-3`` ... when two files slug alike. ``PersonaImport.default`` is the default persona's id.
+``-2``, ``-3`` ... when two files slug alike. An avatar key holding a path (``/``, ``\\``, or
+``.``/``..``) is not a file in the avatars folder: it is skipped with a problem, so it cannot take
+(and update) another file's persona (``../../x`` would otherwise be persona ``x`` of ``x.png``).
+``PersonaImport.default`` is the default persona's id.
 """
 
 from __future__ import annotations
@@ -117,7 +120,11 @@ def _persona(avatar: str, name: Any, description: Any, taken: set[str], prefix: 
     if not avatar.strip():
         problems.append(Problem("a persona without an avatar file name: skipped", field=where))
         return None
-    file_name = avatar.replace("\\", "/").rsplit("/", 1)[-1]
+    if "/" in avatar or "\\" in avatar or avatar.strip() in (".", ".."):
+        problems.append(Problem(f"avatar {avatar!r} is a path, not a file name in the avatars folder: skipped",
+                                field=where, severity="warning"))
+        return None
+    file_name = avatar
     stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
     if not isinstance(name, str) or not name.strip():
         if name is not None and not isinstance(name, str):

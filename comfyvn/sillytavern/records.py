@@ -10,6 +10,12 @@ World; a world with that id that did not come from this card is kept and linked 
 stored with the character until the asset registry exists:
 ``<project>/characters/<id>/expressions/<file>.<ext>``, recorded in
 ``metadata.expression_assets = {label: {path, sha256, bytes, source}}``.
+
+Edits are kept: a character or world an import writes records in ``metadata.import_digest`` a
+digest (``comfyvn.core.store.digest``) of each field the import wrote (``CHARACTER_FIELDS``,
+``WORLD_FIELDS``). Importing again when one of those fields no longer matches its digest (the user
+edited it) writes nothing: 409 ``import_edited`` naming the record and fields, unless ``overwrite``.
+A record without the digest (imported before, or made by hand) counts as unedited.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from comfyvn.core import modder_hooks
-from comfyvn.core.errors import InvalidInput, NotFound
+from comfyvn.core.errors import Conflict, InvalidInput, NotFound
+from comfyvn.core.store import digest
 from comfyvn.projects import store
 from comfyvn.projects.paths import project_dir
 from comfyvn.projects.staging import ProjectStaging
@@ -30,6 +37,10 @@ from comfyvn.sillytavern.cards import CardImport, read_card
 from comfyvn.sillytavern.folders import IMAGE_SUFFIXES, Item
 
 MAX_SPRITE_BYTES = 20 * 1024 * 1024
+DIGEST_KEY = "import_digest"  # metadata key: {field: digest of the value the import wrote}
+CHARACTER_FIELDS = ("name", "display_name", "description", "personality", "expressions", "default_expression",
+                    "tags", "card")
+WORLD_FIELDS = ("name", "description", "entries")
 Sprite = tuple[str, bytes, str]  # (extension, bytes, origin: "card" | "sprite_folder")
 
 
@@ -61,6 +72,7 @@ class Run:
     format: str | None = None
     detail_level: str = "medium"
     swipes_as_choices: bool = False
+    overwrite: bool = False  # replace records (and chat imports) the user edited since they were imported
     limit: int = 32 * 1024 * 1024  # bytes read per file at most: the server's body limit (files.body_limit())
     _names: dict[str, str] | None = field(default=None, repr=False)  # casefolded name -> character id
 
@@ -88,6 +100,35 @@ def unreadable(exc: UnreadableLog, item: Item, code: str) -> InvalidInput:
     return InvalidInput(f"{item.name}: {message}", code=code, details=exc.details())
 
 
+def stamp(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``record`` with ``metadata.import_digest`` recording the digest of each of ``fields``."""
+    record["metadata"] = {**(record.get("metadata") or {}),
+                          DIGEST_KEY: {name: digest(record.get(name)) for name in fields}}
+    return record
+
+
+def edited_fields(record: dict[str, Any] | None, fields: tuple[str, ...]) -> list[str]:
+    """The ``fields`` of a stored record that no longer match the digest its import recorded
+    (none without a digest: an older import or a hand-made record counts as unedited)."""
+    stored = (record or {}).get("metadata") or {}
+    digests = stored.get(DIGEST_KEY) if isinstance(stored, dict) else None
+    if not isinstance(digests, dict):
+        return []
+    assert record is not None
+    return [name for name in fields if name in digests and digests[name] != digest(record.get(name))]
+
+
+def refuse_edits(item: Item, edits: list[tuple[str, str, list[str]]]) -> None:
+    """409 ``import_edited`` when any (kind, id, fields) has edited fields."""
+    edits = [(kind, rid, fields) for kind, rid, fields in edits if fields]
+    if not edits:
+        return
+    said = "; ".join(f"{kind} {rid!r} ({', '.join(fields)})" for kind, rid, fields in edits)
+    raise Conflict(f"{item.name}: edited since it was imported: {said}; importing it again would discard the "
+                   "edits: send overwrite=true (comfyvn import --overwrite) to replace them", code="import_edited",
+                   details={"records": [{"kind": kind, "id": rid, "fields": fields} for kind, rid, fields in edits]})
+
+
 def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]:
     """(character id, result, warnings) for one card file."""
     try:
@@ -105,7 +146,10 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
     existing = _existing(run, card.character.id, card.character.name)
     character = _merged(card, existing)
     cid = character["id"]
-    world, world_id = _card_world(project, card, cid, note)
+    world, world_id, current_world = _card_world(project, card, cid, note)
+    if not run.overwrite:
+        refuse_edits(item, [("character", cid, edited_fields(existing, CHARACTER_FIELDS)),
+                            ("world", world_id or "", edited_fields(current_world if world else None, WORLD_FIELDS))])
     if world_id is not None:
         character["metadata"]["lorebook"] = world_id
     sprites = _sprites(card, item, note, run.limit)
@@ -128,8 +172,8 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
             character["metadata"]["expression_assets"] = stored
             character["expressions"] = list(dict.fromkeys([*character["expressions"], *sprites]))
         if world is not None:
-            writes.put("world", world)
-        writes.put("character", character)
+            writes.put("world", stamp(world, WORLD_FIELDS))
+        writes.put("character", stamp(character, CHARACTER_FIELDS))
     run.remember(cid, character["name"])
     created = existing is None
     modder_hooks.emit("on_character_imported", {"project": project, "character_id": cid, "name": character["name"],
@@ -164,22 +208,23 @@ def _merged(card: CardImport, existing: dict[str, Any] | None) -> dict[str, Any]
     return merged
 
 
-def _card_world(project: str, card: CardImport, cid: str, note: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """(the card's lorebook as a World to write, the world id to link)."""
+def _card_world(project: str, card: CardImport, cid: str, note: Any
+                ) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    """(the card's lorebook as a World to write, the world id to link, the stored world)."""
     if card.world is None:
-        return None, None
+        return None, None, None
     world = card.world.model_dump(mode="json")
     world["metadata"] = {**world["metadata"], "character": cid}
     try:
         current = store.collection("world").get(project, world["id"])["data"]
     except NotFound:
-        return world, world["id"]
+        return world, world["id"], None
     meta = current.get("metadata") or {}
     if meta.get("format") == "card_book" and meta.get("character") == cid:
-        return world, world["id"]
+        return world, world["id"], current
     note(f"the card's lorebook {world['name']!r} has the id of an existing world ({world['id']!r}, from "
          f"{meta.get('source_file') or meta.get('format') or 'elsewhere'}): kept that world and linked it", "info")
-    return None, world["id"]
+    return None, world["id"], current
 
 
 def _sprites(card: CardImport, item: Item, note: Any, body_limit: int) -> dict[str, Sprite]:

@@ -49,3 +49,14 @@ def test_player_errors(client):
     assert_envelope(client.post("/player/import", content=b""), 422)
     assert_envelope(client.post("/player/import", files={"other": ("a", b"b")}), 422)
     assert client.get("/player/personas").json()["personas"] == []
+
+
+def test_import_over_the_body_limit_is_413(client):
+    from comfyvn.config.settings import SettingsManager
+
+    SettingsManager().set("server.max_body_bytes", 100)  # the app's middleware keeps its own (startup) limit
+    big = fixture(BACKUP) + b" " * 200
+    assert_envelope(client.post("/player/import", content=big, headers={"content-type": "application/json"}), 413,
+                    "payload_too_large")
+    assert_envelope(client.post("/player/import", files={"file": ("personas.json", big)}), 413, "payload_too_large")
+    assert client.get("/player/personas").json()["personas"] == []

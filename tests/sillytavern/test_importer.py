@@ -428,3 +428,16 @@ def test_wrong_shaped_personas_and_card_files_are_errors_not_empty_imports():
     assert (card["kind"], card["status"], card["error"]["code"]) == ("card", "error", "unreadable_card")
     assert card["error"]["details"]["field"] == "data" and "'data' is str" in card["error"]["message"]
     assert store.collection("character").ids() == [] and registry.list_personas()["personas"] == []
+
+
+def test_cli_overwrite_replaces_an_edited_card(library):
+    card = library / "data" / "default-user" / "characters" / "default_Seraphina.png"
+    assert invoke(str(card)).exit_code == 0
+    characters = store.collection("character")
+    record = characters.get("default", "seraphina")["data"]
+    characters.replace("default", "seraphina", {**record, "personality": "Grumpy."})
+    refused = invoke(str(card))
+    assert refused.exit_code == 1 and "personality" in refused.output and "--overwrite" in refused.output
+    assert characters.get("default", "seraphina")["data"]["personality"] == "Grumpy."
+    assert invoke(str(card), "--overwrite").exit_code == 0
+    assert characters.get("default", "seraphina")["data"]["personality"] == record["personality"]

@@ -88,3 +88,10 @@ def test_not_personas(data):
     with pytest.raises(UnreadableLog) as error:
         read_personas(data, "x.json")
     assert error.value.format == "personas"
+
+
+def test_avatar_keys_that_are_paths_do_not_take_another_files_persona():
+    result = read_personas(json.dumps({"personas": {"x.png": "X", "../../x": "Intruder", "a\\b.png": "B",
+                                                    "..": "Dots"}}).encode(), "p.json")
+    assert [(p.id, p.avatar) for p in result.personas] == [("x", "x.png")]
+    assert {p.field for p in result.problems} >= {"personas.../../x", "personas.a\\b.png", "personas..."}

@@ -137,3 +137,60 @@ def test_many_uploads_run_as_a_job_and_the_uploads_are_removed(live_server, monk
     bad = httpx.post(live_server.base_url + "/st/import", timeout=30, files=junk)
     failed = wait_job(live_server, bad.json()["job_id"])
     assert failed["state"] == "failed" and "none of the 2 item(s)" in failed["error"]
+
+
+def test_reimporting_a_card_keeps_the_users_edits_unless_overwrite(client):
+    card = [("files", ("default_Seraphina.png", fixture("sillytavern/default-content/default_Seraphina.png")))]
+    first = client.post("/st/import", files=card)
+    assert first.status_code == 200, first.text
+    cid = first.json()["items"][0]["id"]
+    again = client.post("/st/import", files=card)  # unedited: imported again
+    assert again.status_code == 200 and again.json()["items"][0]["result"]["created"] is False
+    record = client.get(f"/api/characters/{cid}").json()["data"]
+    imported = record["description"]
+    edited = client.put(f"/api/characters/{cid}", json={**record, "description": "My own words."})
+    assert edited.status_code == 200, edited.text
+    refused = assert_envelope(client.post("/st/import", files=card), 409, "import_edited")
+    assert "description" in refused["message"] and "overwrite" in refused["message"]
+    assert refused["details"]["records"] == [{"kind": "character", "id": cid, "fields": ["description"]}]
+    assert client.get(f"/api/characters/{cid}").json()["data"]["description"] == "My own words."
+    replaced = client.post("/st/import", files=card, data={"overwrite": "true"})
+    assert replaced.status_code == 200, replaced.text
+    assert client.get(f"/api/characters/{cid}").json()["data"]["description"] == imported
+
+
+def test_reimporting_an_edited_world_and_records_without_a_digest(client):
+    world = [("files", ("Eldoria.json", fixture("sillytavern/default-content/Eldoria.json")))]
+    wid = client.post("/st/import", files=world).json()["items"][0]["id"]
+    record = client.get(f"/api/worlds/{wid}").json()["data"]
+    entries = [{**record["entries"][0], "content": "Changed."}, *record["entries"][1:]]
+    client.put(f"/api/worlds/{wid}", json={**record, "entries": entries})
+    refused = assert_envelope(client.post("/st/import", files=world), 409, "import_edited")
+    assert refused["details"]["records"] == [{"kind": "world", "id": wid, "fields": ["entries"]}]
+    assert client.get(f"/api/worlds/{wid}").json()["data"]["entries"][0]["content"] == "Changed."
+    # an older import (no digest in its metadata) counts as unedited
+    record = client.get(f"/api/worlds/{wid}").json()["data"]
+    meta = {k: v for k, v in record["metadata"].items() if k != "import_digest"}
+    client.put(f"/api/worlds/{wid}", json={**record, "metadata": meta})
+    assert client.post("/st/import", files=world).status_code == 200
+    assert client.get(f"/api/worlds/{wid}").json()["data"]["entries"][0]["content"] != "Changed."
+
+
+def test_an_edited_chat_import_can_be_overwritten_and_keeps_its_409(client, monkeypatch):
+    from comfyvn.core.errors import Conflict
+    from comfyvn.roleplay import service
+
+    seen = []
+
+    def import_log(data, name, **options):
+        seen.append(options["overwrite"])
+        if not options["overwrite"]:
+            raise Conflict("import 'x' has edits: send overwrite=true", code="import_edited")
+        return real(data, name, **options)
+
+    real = service.import_log
+    monkeypatch.setattr(service, "import_log", import_log)
+    chat = [("files", (SOLO, fixture(f"sillytavern/synthetic/{SOLO}")))]
+    assert_envelope(client.post("/st/import", files=chat), 409, "import_edited")
+    assert client.post("/st/import", files=chat, data={"overwrite": "true"}).status_code == 200
+    assert seen == [False, True]
