@@ -106,10 +106,19 @@ def _refuse_other_kinds(data: bytes, name: str) -> None:
         kind = classify(data, name)
     except Exception:  # noqa: BLE001 - classification is a courtesy; the chat readers decide below
         return
-    if kind in ("card", "world", "personas"):
-        what = {"card": "a character card", "world": "a World Info lorebook", "personas": "a personas file"}[kind]
-        raise InvalidInput(f"{name or 'upload'} is {what}, not a chat log: import it with POST /st/import "
-                           "or `comfyvn import`", code="not_a_chat", details={"kind": kind})
+    if kind == "card" and data.startswith(b"\x89PNG"):
+        from comfyvn.sillytavern.pngtext import read_text_chunks
+
+        if not any(key in ("chara", "ccv3") for key in read_text_chunks(data).texts):
+            raise InvalidInput(f"{name or 'upload'} is a PNG image with no character card in it, not a chat log",
+                               code="not_a_chat", details={"kind": "image"})
+    if kind in ("card", "world", "personas", "group"):
+        what = {"card": "a character card", "world": "a World Info lorebook", "personas": "a personas file",
+                "group": "a SillyTavern group definition (groups/<id>.json)"}[kind]
+        hint = ("import the SillyTavern library folder with POST /st/import or `comfyvn import` so its group "
+                "chats get their names" if kind == "group" else "import it with POST /st/import or `comfyvn import`")
+        raise InvalidInput(f"{name or 'upload'} is {what}, not a chat log: {hint}", code="not_a_chat",
+                           details={"kind": kind})
 
 
 def _refuse_if_edited(project: str, uid: str, *, scenes_only: bool = False) -> None:

@@ -297,3 +297,18 @@ def test_a_chat_that_went_on_updates_the_same_import(client):
     assert second["uid"] == first["uid"] and second["messages"] == first["messages"] + 1
     other = upload(client, "other.jsonl", fixture(SOLO)).json()
     assert other["uid"] != first["uid"]
+
+
+def test_images_and_group_files_sent_as_chats_get_a_precise_reason(client):
+    import base64
+
+    plain_png = FIXTURES.parent / "default-content" / "joy.png"
+    if not plain_png.exists():
+        pytest.skip("shared fixtures not present")
+    error = assert_envelope(client.post("/roleplay/import", json={
+        "name": "joy.png", "content_base64": base64.b64encode(plain_png.read_bytes()).decode()}), 422, "not_a_chat")
+    assert "no character card" in error["message"]
+    group = (FIXTURES / "groups__1727482200000.json").read_bytes()
+    error = assert_envelope(client.post("/roleplay/import", json={"name": "g.json", "content": group.decode()}), 422,
+                            "not_a_chat")
+    assert "group definition" in error["message"]
