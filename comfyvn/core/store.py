@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,33 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
+_batch = threading.local()  # folders whose fsync a batch_writes() block does once, at its end
+
+
+@contextmanager
+def batch_writes() -> Iterator[None]:
+    """Within the block, atomic writes fsync their files as always but each folder only once, when the
+    block ends (a rename is durable once its folder is synced): importing hundreds of files then costs
+    one folder sync per folder instead of one per file. Nested blocks join the outer one."""
+    if getattr(_batch, "dirs", None) is not None:
+        yield
+        return
+    _batch.dirs = set()
+    try:
+        yield
+    finally:
+        dirs, _batch.dirs = _batch.dirs, None
+        for directory in sorted(dirs):
+            if directory.exists():
+                _fsync_dir(directory, now=True)
+
+
+def _fsync_dir(directory: Path, *, now: bool = False) -> None:
     if os.name != "posix":
+        return
+    pending = getattr(_batch, "dirs", None)
+    if pending is not None and not now:
+        pending.add(directory)
         return
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -25,7 +25,7 @@ from typing import Any
 
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
-from comfyvn.core.store import read_json
+from comfyvn.core.store import batch_writes, read_json
 from comfyvn.projects import store
 from comfyvn.projects.paths import check_id, project_dir
 from comfyvn.projects.staging import ProjectStaging
@@ -177,23 +177,24 @@ def _publish_now(project: str, uid: str, name: str, transcript: Transcript, opti
     say(0.75, "writing")
     base = roleplay_dir(project)
     with ProjectStaging(project) as staging:  # the preview is written last: it marks a complete import
-        for character, created in characters:
-            if created:
-                staging.put("character", character)
-        revisions = {scene["id"]: staging.put("scene", scene) for scene in scenes}  # the store validates each one
-        for scene_id in stale:
-            staging.drop("scene", scene_id)
-        staging.put("timeline", {"id": uid, "title": options.title or name or uid, "scenes": [s["id"] for s in scenes],
-                          "metadata": {"imported_from": name or None}})
-        if raw is not None:
-            staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
-        processed = processed_document(uid, name, transcript, options) | {
-            "scene_revisions": revisions, "edited": edited}
-        staging.write(base / "processed" / f"{uid}.json", processed)
-        if cleaned is not None:
-            staging.write(base / "final" / f"{uid}.json", processed_document(uid, name, cleaned, options))
-        else:
-            staging.remove(base / "final" / f"{uid}.json")  # an older cleaned copy no longer matches
+        with batch_writes():  # one folder sync per folder, done before the preview below
+            for character, created in characters:
+                if created:
+                    staging.put("character", character)
+            revisions = {scene["id"]: staging.put("scene", scene) for scene in scenes}  # each one validated
+            for scene_id in stale:
+                staging.drop("scene", scene_id)
+            staging.put("timeline", {"id": uid, "title": options.title or name or uid,
+                                     "scenes": [s["id"] for s in scenes], "metadata": {"imported_from": name or None}})
+            if raw is not None:
+                staging.write(base / "raw" / f"{uid}.{_ext(name)}", raw)
+            processed = processed_document(uid, name, transcript, options) | {
+                "scene_revisions": revisions, "edited": edited}
+            staging.write(base / "processed" / f"{uid}.json", processed)
+            if cleaned is not None:
+                staging.write(base / "final" / f"{uid}.json", processed_document(uid, name, cleaned, options))
+            else:
+                staging.remove(base / "final" / f"{uid}.json")  # an older cleaned copy no longer matches
         staging.write(base / "preview" / f"{uid}.json", preview)
     say(0.95, "done")
     for character, created in characters:

@@ -436,3 +436,28 @@ def test_unsavable_data_is_a_typed_error_and_nothing_is_written(tmp_path):
     with pytest.raises(InvalidInput, match="nested too deeply"):
         atomic_write_json(target, deep)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_writes_sync_each_folder_once_at_the_end(tmp_path, monkeypatch):
+    from comfyvn.core import store as core_store
+
+    synced: list[str] = []
+    real = core_store._fsync_dir
+
+    def spy(directory, *, now=False):
+        if now or getattr(core_store._batch, "dirs", None) is None:
+            synced.append(Path(directory).name)
+        return real(directory, now=now)
+
+    monkeypatch.setattr(core_store, "_fsync_dir", spy)
+    with core_store.batch_writes():
+        for i in range(5):
+            core_store.atomic_write_json(tmp_path / "a" / f"{i}.json", {"i": i})
+            core_store.atomic_write_json(tmp_path / "b" / f"{i}.json", {"i": i})
+        with core_store.batch_writes():  # nested: joins the outer batch
+            core_store.atomic_write_json(tmp_path / "a" / "x.json", {})
+        assert synced == []
+    assert sorted(synced) == ["a", "b"]
+    core_store.atomic_write_json(tmp_path / "c.json", {})
+    assert synced[-1] == tmp_path.name  # outside a batch: synced at once
+    assert core_store.read_json(tmp_path / "a" / "3.json") == {"i": 3}
