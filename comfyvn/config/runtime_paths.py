@@ -58,6 +58,11 @@ def cache_dir() -> Path:
     return _resolve("cache")
 
 
+def uploads_dir() -> Path:
+    """Uploads saved for a background job (each job removes its own when done)."""
+    return cache_dir() / "uploads"
+
+
 def workspaces_dir() -> Path:
     """Projects live here, one folder each."""
     return data_dir() / "workspaces"

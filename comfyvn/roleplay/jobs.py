@@ -33,7 +33,7 @@ def run_import(ctx: JobContext) -> dict:
 
     params = ImportJobParams.model_validate(ctx.params or {})
     upload = Path(params.path)
-    uploads = (runtime_paths.cache_dir() / "uploads").resolve()
+    uploads = (runtime_paths.uploads_dir()).resolve()
     if upload.resolve().parent != uploads:  # the job deletes its input: only ever a saved upload
         raise InvalidInput(f"'path' must be an upload saved under {uploads}, not {params.path!r}",
                            details={"field": "path"})

@@ -218,12 +218,17 @@ def _load(project: str, uid: str, folder: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _processed(project: str, uid: str) -> dict[str, Any]:
+def _stored(project: str, uid: str, folder: str) -> dict[str, Any]:
+    """The import's document in ``folder`` (``processed``, ``preview``); 404 when there is none."""
     store.require_project(project)
-    document = _load(project, uid, "processed")
+    document = _load(project, uid, folder)
     if document is None:
         raise NotFound(f"no roleplay import {uid!r} in project {project!r}", details={"uid": uid})
     return document
+
+
+def _processed(project: str, uid: str) -> dict[str, Any]:
+    return _stored(project, uid, "processed")
 
 
 def _options_of(document: dict[str, Any], **changes: Any) -> Options:
@@ -374,8 +379,4 @@ def preview_document(uid: str, name: str, transcript: Transcript, scenes: list[d
 
 
 def preview(project: str, uid: str) -> dict[str, Any]:
-    store.require_project(project)
-    document = _load(project, uid, "preview")
-    if document is None:
-        raise NotFound(f"no roleplay import {uid!r} in project {project!r}", details={"uid": uid})
-    return document
+    return _stored(project, uid, "preview")

@@ -74,7 +74,7 @@ def _own_upload(path: Path) -> bool:
     deleted afterwards, whatever paths a hand-made job submission names."""
     from comfyvn.config import runtime_paths
 
-    uploads = (runtime_paths.cache_dir() / "uploads").resolve()
+    uploads = (runtime_paths.uploads_dir()).resolve()
     folder = path.resolve().parent
     return folder.parent == uploads and folder.name.startswith(UPLOAD_PREFIX)
 

@@ -78,8 +78,8 @@ async def import_chat(request: Request, services: ServicesDep) -> Any:
     kwargs = options.model_dump(exclude={"blocking", "name", "content", "content_base64"})
     if options.blocking or len(data) <= INLINE_LIMIT:  # in a worker thread: the server keeps answering
         return await run_in_threadpool(lambda: service.import_log(data, name, **kwargs))
-    path = runtime_paths.cache_dir() / "uploads" / uuid.uuid4().hex
-    atomic_write_bytes(path, data)
+    path = runtime_paths.uploads_dir() / uuid.uuid4().hex
+    await run_in_threadpool(atomic_write_bytes, path, data)  # disk and fsync off the event loop
     job = services.jobs.submit("roleplay.import", {**kwargs, "path": str(path), "name": name})
     return JSONResponse({"job_id": job["id"], "status_url": f"/jobs/{job['id']}", "queued": True},
                         status_code=202)

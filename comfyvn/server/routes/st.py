@@ -56,13 +56,18 @@ async def _form(request: Request, services: Any) -> Any:
     settings = options.model_dump(exclude={"blocking"})
     if options.blocking or len(files) <= INLINE_ITEMS:
         return await run_in_threadpool(jobs.run, options, uploads=files)
-    folder = runtime_paths.cache_dir() / "uploads" / f"{jobs.UPLOAD_PREFIX}{uuid.uuid4().hex}"
+    folder = runtime_paths.uploads_dir() / f"{jobs.UPLOAD_PREFIX}{uuid.uuid4().hex}"
+    saved = await run_in_threadpool(_save_uploads, folder, files)  # disk and fsync off the event loop
+    return _queued(services, {**settings, "files": saved}, len(files))
+
+
+def _save_uploads(folder: Any, files: list[tuple[str, bytes]]) -> list[dict[str, str]]:
     saved = []
     for number, (name, data) in enumerate(files):
         path = folder / f"{number:05d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[-80:]}"
         atomic_write_bytes(path, data)
         saved.append({"path": str(path), "name": name})
-    return _queued(services, {**settings, "files": saved}, len(files))
+    return saved
 
 
 @router.post("/import", summary="Import a SillyTavern library (worlds, personas, characters, chats): a folder or "
