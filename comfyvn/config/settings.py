@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
         "ws_heartbeat_seconds": 20.0,
         "webhooks": {"allow": [], "max_attempts": 4, "backoff_seconds": 0.5, "timeout_seconds": 10.0},
     },
+    # an OpenAI-compatible chat endpoint; the key is read from the environment variable named here
+    "llm": {"provider": "offline", "base_url": "", "model": "", "api_key_env": "", "timeout_seconds": 60.0,
+            "max_tokens": 1024, "temperature": 0.0},
 }
 
 ChangeListener = Callable[[list[str]], None]

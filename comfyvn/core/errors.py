@@ -73,6 +73,13 @@ class PayloadTooLarge(ComfyVNError):
     code = "payload_too_large"
 
 
+class UpstreamError(ComfyVNError):
+    """A service we depend on (an LLM endpoint, a render server) failed or answered nonsense."""
+
+    status = 502
+    code = "upstream_error"
+
+
 class Unavailable(ComfyVNError):
     status = 503
     code = "unavailable"

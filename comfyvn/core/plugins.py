@@ -42,6 +42,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.roleplay.domain",
     "comfyvn.sillytavern.domain",
     "comfyvn.player.domain",
+    "comfyvn.llm.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -3,8 +3,9 @@
 ``Cleaner`` is the provider interface: ``clean(text, detail) -> text``. ``OfflineCleaner`` is the
 deterministic default that needs no network: it removes out-of-character chatter, normalises
 quotes and spacing, and splits run-on stage directions into sentences (at ``high`` detail), so
-each becomes its own beat. An LLM provider implementing the same interface can replace it when
-one is configured; until the LLM subsystem exists, the offline cleaner is the only provider.
+each becomes its own beat. ``LLMCleaner`` sends each message, after the offline pass, to the
+configured LLM provider (``comfyvn.llm.provider``) with instructions for the detail level, and keeps
+the offline result whenever the model's answer is empty or implausibly long.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from comfyvn.roleplay.transcript import Message, Transcript
+
+if TYPE_CHECKING:
+    from comfyvn.llm.provider import LLMProvider
 
 OOC_MESSAGE = re.compile(r"^\s*(?:\(\(.*\)\)|\[\s*ooc\b.*\]|\(\s*ooc\b.*\)|ooc\s*:.*)\s*$", re.IGNORECASE | re.DOTALL)
 OOC_INLINE = re.compile(r"\s*(?:\(\((?:[^()]|\([^()]*\))*\)\)|\[\s*ooc\b[^\]]*\]|\(\s*ooc\b[^)]*\))", re.IGNORECASE)
@@ -58,6 +62,50 @@ class OfflineCleaner:
         return text.strip()
 
 
+_TASK = ("You clean up one message of a roleplay chat so it can become visual-novel text. Keep the author's "
+         "words, meaning, names, tense and person. Keep actions in *asterisks* and speech in \"double quotes\". ")
+PROMPTS = {
+    "low": _TASK + "Fix only spelling, spacing and punctuation.",
+    "medium": _TASK + "Fix spelling, spacing and punctuation, and remove out-of-character remarks (text in "
+                      "((double parentheses)) or marked OOC).",
+    "high": _TASK + "Fix spelling, spacing and punctuation, remove out-of-character remarks (text in ((double "
+                    "parentheses)) or marked OOC), and split long run-on actions into short sentences, each in "
+                    "its own *asterisks*.",
+}
+PROMPT_END = " Answer with the cleaned message only: no preface, no notes, no quotes around it."
+GROWTH_LIMIT = 2.0  # an answer longer than this times the message (+ slack) is the model talking, not cleaning
+
+
+class LLMCleaner:
+    """The offline pass, then the LLM; the offline text is kept when the answer is unusable."""
+
+    def __init__(self, provider: LLMProvider) -> None:
+        self.provider = provider
+        self.name = f"llm:{provider.model or provider.name}"
+        self.offline = OfflineCleaner()
+        self.stats = {"llm_calls": 0, "llm_kept_offline": 0}
+
+    def clean(self, text: str, detail: str) -> str:
+        base = self.offline.clean(text, detail)
+        if not base.strip():
+            return base
+        messages = [{"role": "system", "content": PROMPTS.get(detail, PROMPTS["medium"]) + PROMPT_END},
+                    {"role": "user", "content": base}]
+        self.stats["llm_calls"] += 1
+        answer = _unwrap(self.provider.chat(messages, max_tokens=max(64, len(base))))
+        if not answer or len(answer) > GROWTH_LIMIT * len(base) + 80:
+            self.stats["llm_kept_offline"] += 1
+            return base
+        return answer
+
+
+def _unwrap(answer: str) -> str:
+    """The message itself: a surrounding code fence some models add is dropped."""
+    answer = answer.strip()
+    fenced = re.fullmatch(r"```[a-z]*\n(.*?)\n?```", answer, re.DOTALL)
+    return fenced.group(1).strip() if fenced else answer
+
+
 def _spacing(text: str) -> str:
     text = SPACE_BEFORE_END.sub(r"\1", text)
     text = SPACE_BEFORE_PAUSE.sub(r"\1", text)
@@ -97,13 +145,16 @@ def is_ooc(text: str) -> bool:
     return bool(OOC_MESSAGE.match(text))
 
 
-def clean_transcript(transcript: Transcript, detail: str = "medium", cleaner: Cleaner | None = None
-                     ) -> tuple[Transcript, dict[str, int]]:
+def clean_transcript(transcript: Transcript, detail: str = "medium", cleaner: Cleaner | None = None,
+                     progress: Callable[[float, str], None] | None = None) -> tuple[Transcript, dict[str, int]]:
     """The cleaned copy of ``transcript`` and counts of what changed."""
     cleaner = cleaner or OfflineCleaner()
     stats = {"changed": 0, "ooc_hidden": 0}
     messages: list[Message] = []
-    for message in transcript.messages:
+    total = len(transcript.messages)
+    for n, message in enumerate(transcript.messages):
+        if progress:
+            progress(n / max(total, 1), f"cleaning message {n + 1} of {total}")
         if not message.hidden and message.role != "system" and is_ooc(message.text):
             messages.append(replace(message, hidden=True, extra={**message.extra, "hidden_reason": "ooc"}))
             stats["ooc_hidden"] += 1
@@ -114,4 +165,4 @@ def clean_transcript(transcript: Transcript, detail: str = "medium", cleaner: Cl
             stats["changed"] += 1
         messages.append(replace(message, text=text or message.text, alternates=alternates))
     cleaned = replace(transcript, messages=messages, problems=list(transcript.problems))
-    return cleaned, stats
+    return cleaned, stats | getattr(cleaner, "stats", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfyvn.core.jobs import JobKind
 from comfyvn.core.modder_hooks import EventSpec
 from comfyvn.core.plugins import hookimpl
-from comfyvn.roleplay.jobs import ImportJobParams
+from comfyvn.roleplay.jobs import CleanJobParams, ImportJobParams
 
 PLUGIN_NAME = "roleplay"
 
@@ -35,6 +35,9 @@ def comfyvn_job_kinds():
         JobKind("roleplay.import", handler="comfyvn.roleplay.jobs:run_import",
                 description="Import an uploaded chat log into a project as scenes (large uploads).",
                 params=ImportJobParams),
+        JobKind("roleplay.clean", handler="comfyvn.roleplay.jobs:run_clean",
+                description="Clean an import with the LLM provider and re-make its scenes.",
+                params=CleanJobParams),
     ]
 
 

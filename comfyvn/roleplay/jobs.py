@@ -1,8 +1,10 @@
-"""The ``roleplay.import`` job: a large upload imported in the background with progress."""
+"""The roleplay jobs: ``roleplay.import`` (a large upload imported in the background) and
+``roleplay.clean`` (an import cleaned by the LLM provider, one request per message), with progress."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,3 +46,18 @@ def run_import(ctx: JobContext) -> dict:
                           title=params.title, overwrite=params.overwrite, progress=lambda fraction, message: ctx.progress(fraction, message))
     finally:
         upload.unlink(missing_ok=True)
+
+
+class CleanJobParams(BaseModel):
+    project: str = "default"
+    uid: str = Field(description="The import to clean.")
+    detail_level: Detail | None = None
+    overwrite: bool = False
+    cleaner: Literal["auto", "offline", "llm"] = "auto"
+
+
+def run_clean(ctx: JobContext) -> dict:
+    from comfyvn.roleplay.service import sample_llm
+
+    params = CleanJobParams.model_validate(ctx.params or {})
+    return sample_llm(**params.model_dump(), progress=lambda fraction, message: ctx.progress(fraction * 0.9, message))

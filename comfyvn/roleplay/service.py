@@ -30,6 +30,12 @@ from comfyvn.projects import store
 from comfyvn.projects.paths import check_id, project_dir
 from comfyvn.projects.staging import ProjectStaging
 from comfyvn.roleplay import readers
+from comfyvn.roleplay.cleaner import (
+    Cleaner,
+    LLMCleaner,
+    OfflineCleaner,
+    clean_transcript,
+)
 from comfyvn.roleplay.formatter import Options, Participant, format_transcript, slug
 from comfyvn.roleplay.transcript import Message, Transcript, UnreadableLog
 from comfyvn.scenario.models import gc_paused
@@ -293,27 +299,55 @@ def _string(value: Any, field: str) -> str:
     return value
 
 
-def sample_llm(project: str, uid: str, *, detail_level: str | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Clean the processed transcript (offline cleaner unless an LLM provider is configured), store it
-    as the final variant and re-make the scenes from it (409 when a scene was edited since, unless
-    ``overwrite``)."""
-    with store.project_lock(project):
-        return _sample(project, uid, detail_level, overwrite)
+CLEANERS = ("auto", "offline", "llm")
 
 
-def _sample(project: str, uid: str, detail_level: str | None, overwrite: bool) -> dict[str, Any]:
-    from comfyvn.roleplay.cleaner import OfflineCleaner, clean_transcript
+def sample_llm(project: str, uid: str, *, detail_level: str | None = None, overwrite: bool = False,
+               cleaner: str = "auto", progress: Progress | None = None) -> dict[str, Any]:
+    """Clean the processed transcript, store it as the final variant and re-make the scenes from it
+    (409 when a scene was edited since, unless ``overwrite``).
 
+    ``cleaner``: ``llm`` (the configured LLM provider; 422 when none is), ``offline`` (the
+    deterministic cleaner), ``auto`` (the LLM when one is configured). The LLM is asked without
+    holding the project lock; if the import changes meanwhile the result is refused (409).
+    """
     document = _processed(project, uid)
     if not overwrite:
         _refuse_if_edited(project, uid, scenes_only=True)
     transcript = transcript_from(document)
     options = _options_of(document, detail_level=detail_level)
-    cleaner = OfflineCleaner()
-    cleaned, stats = clean_transcript(transcript, options.detail_level, cleaner)
-    summary = _publish(project, uid, document.get("source", uid), transcript, options, cleaned=cleaned,
-                       edited=True)
-    return summary | {"cleaner": cleaner.name, "changes": stats}
+    chosen = choose_cleaner(cleaner)
+    try:
+        cleaned, stats = clean_transcript(transcript, options.detail_level, chosen, progress)
+    finally:
+        getattr(getattr(chosen, "provider", None), "close", lambda: None)()
+    with store.project_lock(project):
+        if _processed(project, uid) != document:
+            raise Conflict(f"import {uid!r} changed while it was being cleaned; run the cleanup again",
+                           code="import_changed", details={"uid": uid})
+        if not overwrite:
+            _refuse_if_edited(project, uid, scenes_only=True)
+        summary = _publish(project, uid, document.get("source", uid), transcript, options, cleaned=cleaned,
+                           edited=True)
+    return summary | {"cleaner": chosen.name, "changes": stats}
+
+
+def choose_cleaner(kind: str = "auto") -> Cleaner:
+    """The cleaner ``kind`` names (see :func:`sample_llm`)."""
+    from comfyvn.llm.provider import configured_provider
+
+    if kind not in CLEANERS:
+        raise InvalidInput(f"unknown cleaner {kind!r}; use one of {', '.join(CLEANERS)}", details={"field": "cleaner"})
+    if kind == "offline":
+        return OfflineCleaner()
+    provider = configured_provider()
+    if provider is not None:
+        return LLMCleaner(provider)
+    if kind == "llm":
+        raise InvalidInput("no LLM provider is configured: set llm.provider to 'openai' and llm.base_url (for "
+                           "example with `comfyvn settings set llm.base_url http://127.0.0.1:5001/v1`), or use "
+                           "cleaner 'offline'", code="llm_not_configured", details={"field": "cleaner"})
+    return OfflineCleaner()
 
 
 def _ext(name: str) -> str:

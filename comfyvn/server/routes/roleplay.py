@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +17,7 @@ from comfyvn.core.errors import InvalidInput
 from comfyvn.core.store import atomic_write_bytes
 from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.roleplay import readers, service
+from comfyvn.roleplay.cleaner import OfflineCleaner
 from comfyvn.roleplay.jobs import Detail, ImportOptions
 from comfyvn.scenario.validate import validated
 from comfyvn.server.routing import ServicesDep, domain_router
@@ -108,6 +109,11 @@ class CorrectionsBody(ImportRef):
 
 class CleanBody(ImportRef):
     detail_level: Detail | None = None
+    cleaner: Literal["auto", "offline", "llm"] = Field(
+        default="auto", description="'llm': the configured LLM provider; 'offline': the deterministic cleaner; "
+                                    "'auto': the LLM when one is configured.")
+    blocking: bool = Field(default=False, description="Clean in the request even when an LLM is used "
+                                                      "(by default LLM cleaning runs as a roleplay.clean job).")
 
 
 @router.post("/apply_corrections", summary="Persist editor edits to an import's transcript and re-make its scenes")
@@ -117,6 +123,11 @@ def apply_corrections(body: CorrectionsBody) -> dict[str, Any]:  # sync: FastAPI
                                      overwrite=body.overwrite)
 
 
-@router.post("/sample_llm", summary="Clean an import into its final variant (offline cleaner) and re-make its scenes")
-def sample_llm(body: CleanBody) -> dict[str, Any]:
-    return service.sample_llm(body.project, body.uid, detail_level=body.detail_level, overwrite=body.overwrite)
+@router.post("/sample_llm", summary="Clean an import into its final variant (LLM or offline cleaner) and re-make its "
+             "scenes", responses={202: {"description": "LLM cleaning queued as a roleplay.clean job: {job_id, status_url}"}})
+def sample_llm(body: CleanBody, services: ServicesDep) -> Any:
+    params = body.model_dump(exclude={"blocking"})
+    if body.blocking or isinstance(service.choose_cleaner(body.cleaner), OfflineCleaner):
+        return service.sample_llm(**params)
+    job = services.jobs.submit("roleplay.clean", params)
+    return JSONResponse({"job_id": job["id"], "status_url": f"/jobs/{job['id']}", "queued": True}, status_code=202)
