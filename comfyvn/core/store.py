@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from filelock import FileLock
@@ -100,15 +100,31 @@ def _fsync_dir(directory: Path, *, now: bool = False) -> None:
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` so that readers only ever see the old or the new content."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+    def write(handle: BinaryIO) -> Path:
+        handle.write(data)
+        return path
+
+    atomic_write_stream(path.parent, write, prefix=path.name, mode=mode)
+
+
+def atomic_write_stream(folder: Path, write: Callable[[BinaryIO], Path], *, prefix: str = "",
+                        mode: int | None = None) -> Path:
+    """The general form of :func:`atomic_write_bytes`: ``write(handle)`` fills a temp file in
+    ``folder`` (streaming as it likes) and returns the final path, which may depend on what was
+    written (a content hash); the file is then fsynced, renamed there (replacing any file) and the
+    folder synced. Returns the final path. On any error the temp file is removed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            path = Path(write(handle))
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:
             os.chmod(tmp_name, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -117,6 +133,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             pass
         raise
     _fsync_dir(path.parent)
+    return path
 
 
 def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:

@@ -1,0 +1,2 @@
+"""Assets: the registry of a project's images and sounds (sidecars, search index, previews,
+provenance)."""
