@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
         "ws_heartbeat_seconds": 20.0,
         "webhooks": {"allow": [], "max_attempts": 4, "backoff_seconds": 0.5, "timeout_seconds": 10.0},
     },
+    # previews: "background" (a worker thread makes thumbnails/waveforms) or "off"
+    "assets": {"max_upload_bytes": 32 * 1024 * 1024, "previews": "background"},
     # an OpenAI-compatible chat endpoint; the key is read from the environment variable named here
     "llm": {"provider": "offline", "base_url": "", "model": "", "api_key_env": "", "timeout_seconds": 60.0,
             "max_tokens": 1024, "temperature": 0.0},

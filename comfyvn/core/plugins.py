@@ -43,6 +43,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.sillytavern.domain",
     "comfyvn.player.domain",
     "comfyvn.llm.domain",
+    "comfyvn.assets.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

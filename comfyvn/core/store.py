@@ -113,7 +113,9 @@ def atomic_write_stream(folder: Path, write: Callable[[BinaryIO], Path], *, pref
     """The general form of :func:`atomic_write_bytes`: ``write(handle)`` fills a temp file in
     ``folder`` (streaming as it likes) and returns the final path, which may depend on what was
     written (a content hash); the file is then fsynced, renamed there (replacing any file) and the
-    folder synced. Returns the final path. On any error the temp file is removed."""
+    folder synced. Returns the final path. On any error the temp file is removed. The file keeps
+    the permissions of the file it replaces; a new one gets the usual ``0o666 & ~umask`` (a temp
+    file alone would be private, 0600), unless ``mode`` is given."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=folder)
@@ -122,8 +124,12 @@ def atomic_write_stream(folder: Path, write: Callable[[BinaryIO], Path], *, pref
             path = Path(write(handle))
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp_name, mode)
+        if mode is None:
+            try:
+                mode = os.stat(path).st_mode & 0o7777
+            except OSError:
+                mode = 0o666 & ~_umask()
+        os.chmod(tmp_name, mode)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, path)
     except BaseException:
@@ -134,6 +140,23 @@ def atomic_write_stream(folder: Path, write: Callable[[BinaryIO], Path], *, pref
         raise
     _fsync_dir(path.parent)
     return path
+
+
+_umask_value: int | None = None
+
+
+def _umask() -> int:
+    """The process umask (read once: from /proc where there is one, since setting it to read it
+    back briefly changes it for every thread)."""
+    global _umask_value
+    if _umask_value is None:
+        try:
+            line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("Umask:"))
+            _umask_value = int(line.split()[1], 8)
+        except (OSError, StopIteration, ValueError):
+            _umask_value = os.umask(0o022)
+            os.umask(_umask_value)
+    return _umask_value
 
 
 def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:

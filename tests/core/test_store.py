@@ -461,3 +461,20 @@ def test_batch_writes_sync_each_folder_once_at_the_end(tmp_path, monkeypatch):
     core_store.atomic_write_json(tmp_path / "c.json", {})
     assert synced[-1] == tmp_path.name  # outside a batch: synced at once
     assert core_store.read_json(tmp_path / "a" / "3.json") == {"i": 3}
+
+
+def test_atomic_writes_get_normal_permissions_and_keep_existing_ones(tmp_path):
+    import os
+    import stat
+
+    from comfyvn.core.store import _umask, atomic_write_bytes
+
+    new = tmp_path / "new.json"
+    atomic_write_bytes(new, b"{}")
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o666 & ~_umask()  # not the temp file's private 0600
+    os.chmod(new, 0o640)
+    atomic_write_bytes(new, b"[]")
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o640
+    secret = tmp_path / "token"
+    atomic_write_bytes(secret, b"x", mode=0o600)
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
