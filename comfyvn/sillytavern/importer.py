@@ -7,7 +7,7 @@
 - chats -> ``comfyvn.roleplay.service.import_log`` (scenes, characters matched by name);
 - character cards -> a Character created, or updated when one has the card's id or name; the
   card's lorebook -> a World; greetings and the raw card kept; V3 ``emotion`` assets and the
-  ``characters/<name>/`` sprite folder -> ``<project>/characters/<id>/expressions/<label>.<ext>``
+  ``characters/<name>/`` sprite folder -> ``character.expression`` assets in the asset registry
   (recorded in ``metadata.expression_assets``); ``on_character_imported`` (source ``card``);
   see ``comfyvn.sillytavern.records``;
 - World Info files -> World records;
@@ -35,7 +35,14 @@ from typing import Any
 
 import orjson
 
-from comfyvn.core.errors import BadRequest, ComfyVNError, Conflict, InvalidInput, NotFound, PayloadTooLarge
+from comfyvn.core.errors import (
+    BadRequest,
+    ComfyVNError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from comfyvn.player import registry
 from comfyvn.projects import store
 from comfyvn.roleplay import service
@@ -54,8 +61,16 @@ from comfyvn.sillytavern.folders import (
     search,
 )
 from comfyvn.sillytavern.personas import read_personas
-from comfyvn.sillytavern.records import (WORLD_FIELDS, Run, Writes, edited_fields, import_card, refuse_edits, stamp,
-                                        unreadable)
+from comfyvn.sillytavern.records import (
+    WORLD_FIELDS,
+    Run,
+    Writes,
+    edited_fields,
+    import_card,
+    refuse_edits,
+    stamp,
+    unreadable,
+)
 from comfyvn.sillytavern.worlds import read_world
 
 __all__ = ["KINDS", "Item", "Plan", "NotSillyTavernFolder", "classify", "discover", "find_user_folder", "search",

@@ -6,10 +6,11 @@ Cards: a Character is created, or updated when one has the card's id or name (ca
 An update keeps the id, ``appearance``/``style``/``color`` and the stored metadata (the card's
 values win), and adds the card's expressions to the existing ones. The card's lorebook becomes a
 World; a world with that id that did not come from this card is kept and linked instead. V3
-``emotion`` assets carrying bytes and the ``characters/<name>/`` sprite folder (which wins) are
-stored with the character until the asset registry exists:
-``<project>/characters/<id>/expressions/<file>.<ext>``, recorded in
-``metadata.expression_assets = {label: {path, sha256, bytes, source}}``.
+``emotion`` assets carrying bytes and the ``characters/<name>/`` sprite folder (which wins) become
+``character.expression`` assets in the asset registry (``comfyvn.assets``):
+``<project>/assets/characters/<id>/expressions/<label>-<hash>.<ext>``, tagged with the character id
+and the label, recorded in ``metadata.expression_assets = {label: {asset_uid, path, sha256, bytes,
+source}}`` (``path`` relative to the project folder). A failed import removes the assets it made.
 
 Edits are kept: a character or world an import writes records in ``metadata.import_digest`` a
 digest (``comfyvn.core.store.digest``) of each field the import wrote (``CHARACTER_FIELDS``,
@@ -21,6 +22,7 @@ A record without the digest (imported before, or made by hand) counts as unedite
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ from comfyvn.roleplay.transcript import UnreadableLog
 from comfyvn.sillytavern import files, slug_id
 from comfyvn.sillytavern.cards import CardImport, read_card
 from comfyvn.sillytavern.folders import IMAGE_SUFFIXES, Item
+
+log = logging.getLogger(__name__)
 
 MAX_SPRITE_BYTES = 20 * 1024 * 1024
 DIGEST_KEY = "import_digest"  # metadata key: {field: digest of the value the import wrote}
@@ -159,21 +163,14 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
         sprites = {}
     stored = dict(character["metadata"].get("expression_assets") or {})
     with Writes(project) as writes:
-        for label, (stem, ext, content, origin) in _files(sprites, stored).items():
-            path = project_dir(project) / "characters" / cid / "expressions" / f"{stem}.{ext}"
-            relative = path.relative_to(project_dir(project)).as_posix()
-            old = stored.get(label, {}).get("path") if isinstance(stored.get(label), dict) else None
-            if isinstance(old, str) and old != relative and old.startswith(f"characters/{cid}/expressions/"):
-                writes.remove(project_dir(project) / old)  # the label had a file with another extension
-            writes.write(path, content)
-            stored[label] = {"path": relative, "sha256": hashlib.sha256(content).hexdigest(),
-                             "bytes": len(content), "source": origin}
+        replaced = _store_sprites(project, cid, _files(sprites, stored), stored, writes)
         if stored:
             character["metadata"]["expression_assets"] = stored
             character["expressions"] = list(dict.fromkeys([*character["expressions"], *sprites]))
         if world is not None:
             writes.put("world", stamp(world, WORLD_FIELDS))
         writes.put("character", stamp(character, CHARACTER_FIELDS))
+    _drop_replaced(project, cid, replaced, stored)
     run.remember(cid, character["name"])
     created = existing is None
     modder_hooks.emit("on_character_imported", {"project": project, "character_id": cid, "name": character["name"],
@@ -181,6 +178,56 @@ def import_card(data: bytes, item: Item, run: Run) -> tuple[str, Any, list[Any]]
     result = {"id": cid, "name": character["name"], "created": created, "spec": card.spec, "world": world_id,
               "greetings": len(card.greetings), "expressions": sorted(sprites)}
     return cid, result, warnings
+
+
+def _store_sprites(project: str, cid: str, files: dict[str, tuple[str, str, bytes, str]], stored: dict[str, Any],
+                   writes: Writes) -> list[str]:
+    """Register the expression sprites as ``character.expression`` assets (undone with the import
+    if it fails) and record them in ``stored``; returns the uids of sprites they replaced."""
+    from comfyvn.assets.registry import registry
+
+    if not files:
+        return []
+    assets = registry(project)
+    root = assets.root.relative_to(project_dir(project)).as_posix()
+    items = []
+    for label, (stem, ext, content, origin) in files.items():
+        uid = hashlib.sha256(content).hexdigest()[:8]  # the file name changes with the content
+        items.append({"data": content, "path": f"characters/{cid}/expressions/{stem}-{uid}.{ext}",
+                      "type": "character.expression", "tags": [cid, label], "origin": f"sillytavern.{origin}",
+                      "meta": {"character": cid, "expression": label}, "name": f"{stem}.{ext}"})
+    results = assets.add_many(items)
+    for sidecar, created in results:
+        if created:
+            writes.on_undo(lambda uid=sidecar["uid"]: assets.remove(uid))
+    replaced = []
+    for (label, (stem, ext, content, origin)), (sidecar, _) in zip(files.items(), results):
+        old = stored.get(label) if isinstance(stored.get(label), dict) else {}
+        old_path = old.get("path")
+        if isinstance(old_path, str) and old_path.startswith(f"characters/{cid}/expressions/"):
+            writes.remove(project_dir(project) / old_path)  # stored with the character before assets existed
+        if old.get("asset_uid") and old["asset_uid"] != sidecar["uid"]:
+            replaced.append(old["asset_uid"])
+        stored[label] = {"asset_uid": sidecar["uid"], "path": f"{root}/{sidecar['path']}",
+                         "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content), "source": origin}
+    return replaced
+
+
+def _drop_replaced(project: str, cid: str, uids: list[str], stored: dict[str, Any]) -> None:
+    """Remove sprite assets a re-import replaced, when this import made them and nothing else of
+    the character still uses them (a failure only leaves an unused asset behind)."""
+    from comfyvn.assets.registry import registry
+
+    in_use = {entry.get("asset_uid") for entry in stored.values() if isinstance(entry, dict)}
+    assets = registry(project)
+    for uid in dict.fromkeys(uids):
+        try:
+            sidecar = assets.get(uid)
+            if (uid not in in_use and sidecar.get("meta", {}).get("character") == cid
+                    and str(sidecar.get("origin", "")).startswith("sillytavern.")):
+                assets.remove(uid)
+        except Exception:  # noqa: BLE001 - cleanup only; the import itself succeeded
+            log.warning("replaced sprite asset %s of character %s was not removed", uid, cid, exc_info=True)
 
 
 def _existing(run: Run, cid: str, name: str) -> dict[str, Any] | None:
@@ -240,19 +287,32 @@ def _sprites(card: CardImport, item: Item, note: Any, body_limit: int) -> dict[s
             note(f"emotion asset {asset.name!r} ({asset.ext or 'no extension'}) is not an image with a label: "
                  "not stored", "info")
             continue
-        found[label] = (ext, asset.data, "card")
+        if _image(asset.data):
+            found[label] = (ext, asset.data, "card")
+        else:
+            note(f"emotion asset {asset.name!r} is not a PNG, JPEG, GIF or WebP image: not stored", "info")
     for label, path in item.sprites.items():
         if not label.strip():
             continue
         try:
             content = files.read(path, min(MAX_SPRITE_BYTES, body_limit), item.within,
                                  setting=body_limit <= MAX_SPRITE_BYTES)
+            if not _image(content):
+                note(f"sprite {path.name} is not a PNG, JPEG, GIF or WebP image: not stored")
+                continue
             found[label.strip().lower()] = (path.suffix.lower().lstrip("."), content, "sprite_folder")
         except files.Skip as exc:
             note(f"sprite {path.name} not stored: {exc.reason}")
         except OSError as exc:
             note(f"sprite {path.name} cannot be read ({exc.strerror or exc}): not stored")
     return found
+
+
+def _image(content: bytes) -> bool:
+    from comfyvn.assets.media import sniff
+
+    found = sniff(content[:64])
+    return found is not None and found.kind == "image"
 
 
 def _files(sprites: dict[str, Sprite], stored: dict[str, Any]) -> dict[str, tuple[str, str, bytes, str]]:
@@ -262,7 +322,10 @@ def _files(sprites: dict[str, Sprite], stored: dict[str, Any]) -> dict[str, tupl
     def old_stem(label: str) -> str | None:
         entry = stored.get(label)
         path = entry.get("path") if isinstance(entry, dict) else None
-        return Path(path).stem if isinstance(path, str) else None
+        if not isinstance(path, str):
+            return None
+        stem = Path(path).stem
+        return stem.rsplit("-", 1)[0] if entry.get("asset_uid") and "-" in stem else stem  # "<stem>-<hash>"
 
     taken = {stem for label in stored if label not in sprites and (stem := old_stem(label))}
     out: dict[str, tuple[str, str, bytes, str]] = {}

@@ -19,7 +19,14 @@ from comfyvn.sillytavern import importer
 from comfyvn.sillytavern.folders import discover
 from tests.conftest import assert_envelope
 from tests.sillytavern.builders import fixture
-from tests.sillytavern.test_importer import SADNESS, SOLO, invoke, make_library, rows_by_item, settings_fragment
+from tests.sillytavern.test_importer import (
+    SADNESS,
+    SOLO,
+    invoke,
+    make_library,
+    rows_by_item,
+    settings_fragment,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and /dev/zero are POSIX")
 WORLD = {"entries": {"0": {"uid": 0, "key": ["vault"], "content": "The secret vault.", "comment": "Vault"}}}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
+from comfyvn.assets.registry import registry as assets_of
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import InvalidInput
 from comfyvn.player import registry
@@ -27,9 +28,9 @@ SOLO = "Seraphina - 2024-09-28@01h00m07s.jsonl"
 GROUP_CHAT = "2024-09-28@02h10m00s.jsonl"
 
 
-def image(color: tuple[int, int, int]) -> bytes:
+def image(color: tuple[int, int, int], kind: str = "PNG") -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (4, 4), color).save(out, "PNG")
+    Image.new("RGB", (4, 4), color).save(out, kind)
     return out.getvalue()
 
 
@@ -213,10 +214,15 @@ def test_import_a_whole_library(library):
     mira = characters.get("default", "mira")["data"]
     assert mira["expressions"] == ["joy", "sadness"]
     stored = mira["metadata"]["expression_assets"]
-    assert stored["sadness"]["path"] == "characters/mira/expressions/sadness.png" and stored["joy"]["source"] == "card"
-    assert (project_dir("default") / "characters/mira/expressions/joy.png").read_bytes() == JOY
-    assert (project_dir("default") / "characters/mira/expressions/sadness.png").read_bytes() == SADNESS
-    assert (project_dir("default") / "characters/nova/expressions/anger.png").read_bytes() == ANGER
+    assert stored["sadness"]["path"].startswith("assets/characters/mira/expressions/sadness-")
+    assert stored["joy"]["source"] == "card"
+    assert (project_dir("default") / stored["joy"]["path"]).read_bytes() == JOY
+    assert (project_dir("default") / stored["sadness"]["path"]).read_bytes() == SADNESS
+    nova = characters.get("default", "nova")["data"]["metadata"]["expression_assets"]
+    assert (project_dir("default") / nova["anger"]["path"]).read_bytes() == ANGER
+    sprites = assets_of("default").query(type="character.expression", tags=["mira"])["items"]
+    assert {s["uid"] for s in sprites} == {stored["joy"]["asset_uid"], stored["sadness"]["asset_uid"]}
+    assert {s["meta"]["expression"] for s in sprites} == {"joy", "sadness"}
     assert characters.list("default")  # the expression folders do not disturb the listing
 
     world = store.collection("world").get("default", "eldoria")["data"]
@@ -356,20 +362,26 @@ def test_expression_labels_files_and_a_changed_extension():
         {"type": "emotion", "uri": "embeded://c.mp3", "name": "laugh", "ext": "mp3"},
         {"type": "emotion", "uri": "embeded://missing.png", "name": "fear", "ext": "png"}])
     data = charx(card, {"a.png": JOY, "b.png": SADNESS, "c.mp3": b"ID3"})
+    old = project_dir("default") / "characters" / "pia" / "expressions" / "very-happy.png"  # before the registry
     row = importer.import_items([importer.Item("Pia.charx", data=data)])["items"][0]
     assert row["status"] == "ok", row
     pia = store.collection("character").get("default", "pia")["data"]
     assets = pia["metadata"]["expression_assets"]
     assert sorted(assets) == ["very happy", "very-happy"] and {"very happy", "very-happy"} <= set(pia["expressions"])
-    assert sorted(a["path"] for a in assets.values()) == ["characters/pia/expressions/very-happy-2.png",
-                                                          "characters/pia/expressions/very-happy.png"]
+    stems = sorted(a["path"].rsplit("-", 1)[0] for a in assets.values())
+    assert stems == ["assets/characters/pia/expressions/very-happy", "assets/characters/pia/expressions/very-happy-2"]
     messages = " ".join(w["message"] for w in row["warnings"])
     assert "'laugh'" in messages and "missing.png" in messages
     webp = charx(v3(name="Pia", assets=[{"type": "emotion", "uri": "embeded://a.webp", "name": "Very Happy",
-                                         "ext": "webp"}]), {"a.webp": b"RIFF....WEBP"})
+                                         "ext": "webp"}]), {"a.webp": image((9, 9, 9), "WEBP")})
+    first_uid = assets["very happy"]["asset_uid"]
     importer.import_items([importer.Item("Pia.charx", data=webp)])
-    folder = project_dir("default") / "characters" / "pia" / "expressions"
-    assert sorted(p.name for p in folder.iterdir()) == ["very-happy-2.png", "very-happy.webp"]
+    folder = assets_of("default").root / "characters" / "pia" / "expressions"
+    names = sorted(p.name.rsplit("-", 1)[0] + "." + p.name.rsplit(".", 1)[-1] for p in folder.iterdir()
+                   if not p.name.endswith(".asset.json"))
+    assert names == ["very-happy-2.png", "very-happy.webp"]  # the replaced PNG asset is gone
+    assert first_uid not in {s["uid"] for s in assets_of("default").query(limit=500)["items"]}
+    assert not old.exists()
 
 
 def test_the_job_only_deletes_its_own_uploads(tmp_path):
@@ -441,3 +453,24 @@ def test_cli_overwrite_replaces_an_edited_card(library):
     assert characters.get("default", "seraphina")["data"]["personality"] == "Grumpy."
     assert invoke(str(card), "--overwrite").exit_code == 0
     assert characters.get("default", "seraphina")["data"]["personality"] == record["personality"]
+
+
+def test_a_failed_card_import_removes_the_sprite_assets_it_made(monkeypatch):
+    from comfyvn.sillytavern import records
+
+    card = v3(name="Rua", assets=[{"type": "emotion", "uri": "embeded://a.png", "name": "joy", "ext": "png"}])
+    original = records.Writes.put
+
+    def failing_put(self, kind, data):
+        if kind == "character":
+            raise OSError(28, "No space left on device")
+        return original(self, kind, data)
+
+    monkeypatch.setattr(records.Writes, "put", failing_put)
+    row = importer.import_items([importer.Item("Rua.charx", data=charx(card, {"a.png": JOY}))])["items"][0]
+    assert row["status"] == "error"
+    assert assets_of("default").query(type="character.expression")["total"] == 0
+    assert not list(assets_of("default").root.rglob("*.png"))
+    monkeypatch.setattr(records.Writes, "put", original)
+    row = importer.import_items([importer.Item("Rua.charx", data=charx(card, {"a.png": JOY}))])["items"][0]
+    assert row["status"] == "ok" and assets_of("default").query(type="character.expression", tags=["rua"])["total"] == 1
