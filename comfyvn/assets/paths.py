@@ -13,13 +13,14 @@ the reserved names are refused with 400).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 
 from comfyvn.config import runtime_paths
-from comfyvn.core.errors import BadRequest, InvalidInput
+from comfyvn.core.errors import BadRequest, Conflict, InvalidInput
 from comfyvn.projects.paths import RESERVED, project_dir
 
 SIDECAR_SUFFIX = ".asset.json"
@@ -99,6 +100,33 @@ def resolve(root: Path, rel: str, what: str = "path") -> Path:
 
 def sidecar_of(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, refusing a symbolic link in its last part (the parts before it are
+    checked by :func:`resolve`): ``OSError`` when it is a link or missing."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def previews_folder(root: Path) -> Path:
+    """``<root>/.previews``; 400 when it is a symbolic link (previews must stay in the project)."""
+    folder = root / PREVIEWS
+    if folder.is_symlink():
+        raise BadRequest(f"{folder} is a symbolic link; previews are only written inside the asset folder: "
+                         "remove the link", code="unsafe_path", details={"path": PREVIEWS})
+    return folder
+
+
+def check_parents(root: Path, rel: str) -> None:
+    """409 when a folder along ``rel`` is a file (``a.png/b.png``)."""
+    path = root
+    for part in rel.split("/")[:-1]:
+        path = path / part
+        if path.exists() and not path.is_dir():
+            raise Conflict(f"cannot store {rel!r}: {path.relative_to(root).as_posix()!r} is a file, not a folder",
+                           details={"path": rel})
 
 
 def check_type(value: object) -> str:

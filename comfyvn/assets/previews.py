@@ -76,13 +76,9 @@ def wait_idle(timeout: float = 60.0) -> bool:
             return False
 
 
-def previews_dir(root: Path) -> Path:
-    return root / paths.PREVIEWS
-
-
 def remove_files(root: Path, uid: str) -> None:
-    folder = previews_dir(root)
-    if folder.is_dir():
+    folder = root / paths.PREVIEWS
+    if folder.is_dir() and not folder.is_symlink():
         for path in folder.glob(f"{uid}.*"):
             path.unlink(missing_ok=True)
 
@@ -90,9 +86,9 @@ def remove_files(root: Path, uid: str) -> None:
 def make(registry: AssetRegistry, sidecar: dict[str, Any]) -> dict[str, Any]:
     """The previews of one asset, written now; returns the ``preview`` object for its sidecar."""
     source = paths.resolve(registry.root, sidecar["path"])
-    folder = previews_dir(registry.root)
     uid = sidecar["uid"]
     try:
+        folder = paths.previews_folder(registry.root)
         if paths.KINDS.get(sidecar["type"]) == "audio" or sidecar.get("meta", {}).get("mime", "").startswith("audio/"):
             dest = folder / f"{uid}.waveform.json"
             try:

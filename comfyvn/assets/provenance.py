@@ -148,6 +148,13 @@ def embed_png(data: bytes, provenance: dict[str, Any]) -> bytes:
     return _rebuild(data, STRIP_KEYS, _chunk(b"iTXt", body))
 
 
+def has_text(data: bytes, keys: tuple[str, ...] = COMFYUI_KEYS) -> bool:
+    """Whether the PNG has a text chunk (tEXt, zTXt or iTXt; keyword in any case) named in ``keys``."""
+    wanted = {key.lower() for key in keys}
+    return any((_keyword(ctype, data[start + 8:end - 4]) or "").lower() in wanted
+               for ctype, start, end in _chunks(data))
+
+
 def read_png(data: bytes) -> dict[str, Any] | None:
     """The provenance embedded by :func:`embed_png`, or None when there is none."""
     for ctype, start, end in _chunks(data):

@@ -27,7 +27,13 @@ from comfyvn.assets import paths, previews
 from comfyvn.assets.index import AssetIndex
 from comfyvn.assets.media import sniff
 from comfyvn.core import modder_hooks
-from comfyvn.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from comfyvn.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from comfyvn.core.store import atomic_write_bytes, atomic_write_json, batch_writes
 from comfyvn.projects.store import require_project
 
@@ -141,9 +147,38 @@ class AssetRegistry:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if name.endswith(paths.SIDECAR_SUFFIX):
-                    sidecar = _read_sidecar(Path(folder) / name)
+                    sidecar = self._read_sidecar(Path(folder) / name)
                     if sidecar is not None:
                         yield sidecar
+
+    def _read_sidecar(self, path: Path) -> dict[str, Any] | None:
+        """The sidecar at ``path`` if it is a regular file with the required fields whose ``path``
+        names the file beside it; ``None`` (logged) otherwise, so a hand-edited sidecar can never
+        point the registry outside the asset folder."""
+        try:
+            data = orjson.loads(paths.read_regular(path))
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.warning("asset sidecar %s is unreadable (%s); skipped", path, exc)
+            return None
+        if not isinstance(data, dict) or any(key not in data for key in REQUIRED_FIELDS):
+            log.warning("asset sidecar %s lacks %s; skipped", path,
+                        ", ".join(k for k in REQUIRED_FIELDS if not isinstance(data, dict) or k not in data))
+            return None
+        where = path.relative_to(self.root).as_posix()[:-len(paths.SIDECAR_SUFFIX)]
+        if data["path"] != where:
+            log.warning("asset sidecar %s names %r, not the file beside it; skipped (run tools/assets_enforcer.py)",
+                        path, data["path"])
+            return None
+        data.setdefault("tags", [])
+        return data
+
+    def _on_disk(self, sidecar: dict[str, Any]) -> dict[str, Any] | None:
+        """The sidecar as stored now (hand and git edits included), or ``None`` when it is gone."""
+        try:
+            found = self._read_sidecar(paths.sidecar_of(paths.resolve(self.root, sidecar["path"])))
+        except BadRequest:  # a symbolic link appeared along the path
+            return None
+        return found if found is not None and found["uid"] == sidecar["uid"] else None
 
     def rebuild_index(self) -> int:
         """Throw the index away and read it back from the sidecars; the number of assets."""
@@ -153,8 +188,8 @@ class AssetRegistry:
     def _load_by_uid(self, uid: str) -> dict[str, Any] | None:
         known = self.index.get(uid)
         if known is not None:  # the sidecar at the indexed path, if it still is this asset's
-            sidecar = _read_sidecar(paths.sidecar_of(self.root / known["path"]))
-            if sidecar is not None and sidecar.get("uid") == uid:
+            sidecar = self._on_disk(known)
+            if sidecar is not None:
                 return sidecar
         return next((s for s in self.sidecars() if s.get("uid") == uid), None)
 
@@ -212,9 +247,10 @@ class AssetRegistry:
                 if existing is not None:
                     results.append((existing, False))
                     continue
-                rel = paths.check_relpath(path) if path else self._free_name(fields, name, taken)
+                rel = paths.check_relpath(path) if path else self._free_name(fields, name, data, taken)
                 target = paths.resolve(self.root, rel)
-                if rel in taken or (path and (target.exists() or self.index.uid_at(rel))):
+                paths.check_parents(self.root, rel)
+                if rel in taken or (path and (self._occupied(target, data) or self.index.uid_at(rel))):
                     raise Conflict(f"{rel!r} already exists in the asset folder: register it with POST "
                                    "/assets/register, or choose another path", details={"path": rel})
                 taken.add(rel)
@@ -268,6 +304,16 @@ class AssetRegistry:
                 "meta": {**_check_object(meta, "meta"), "mime": sniffed.mime},  # the content decides
                 "provenance": _check_object(provenance, "provenance"), "sniffed": sniffed}
 
+    @staticmethod
+    def _occupied(target: Path, data: bytes) -> bool:
+        """Whether ``target`` holds something else: a file with a sidecar, or other content (a file
+        with this content and no sidecar is what an interrupted registration left: reused)."""
+        if paths.sidecar_of(target).exists():
+            return True
+        if not target.exists():
+            return False
+        return not target.is_file() or target.stat().st_size != len(data) or target.read_bytes() != data
+
     def _existing(self, uid: str, data: bytes) -> dict[str, Any] | None:
         """The asset holding this content, if its sidecar is still there (a row whose sidecar was
         deleted by hand is dropped, so the content can be registered again)."""
@@ -275,18 +321,28 @@ class AssetRegistry:
         if found is None:
             items, _ = self.index.query(hash=hashlib.sha256(data).hexdigest(), limit=1)
             found = items[0] if items else None
-        if found is not None and not paths.sidecar_of(self.root / found["path"]).is_file():
+        if found is None:
+            return None
+        current = self._on_disk(found)
+        if current is None:
             self.index.drop([found["uid"]])
             return None
-        return found
+        target = paths.resolve(self.root, current["path"])
+        if not target.exists() and hashlib.sha256(data).hexdigest() == current["hash"]:
+            atomic_write_bytes(target, data)  # the file was lost; the same content brings it back
+        return current
 
-    def _free_name(self, fields: dict[str, Any], name: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    def _free_name(self, fields: dict[str, Any], name: str, data: bytes,
+                   taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         folder = paths.default_folder(fields["type"])
-        rel = f"{folder}/{paths.safe_name(name, fields['sniffed'].ext)}"
-        if rel in taken or (self.root / rel).exists() or self.index.uid_at(rel):
-            stem, ext = rel.rsplit(".", 1)
-            rel = f"{stem}-{fields['uid'][:8]}.{ext}"
-        return rel
+        first = f"{folder}/{paths.safe_name(name, fields['sniffed'].ext)}"
+        stem, ext = first.rsplit(".", 1)
+        candidates = [first, f"{stem}-{fields['uid'][:8]}.{ext}"]
+        for rel in (*candidates, *(f"{stem}-{fields['uid'][:8]}-{n}.{ext}" for n in range(2, 10_000))):
+            target = self.root / rel
+            if not (rel in taken or self._occupied(target, data) or self.index.uid_at(rel)):
+                return rel
+        raise Conflict(f"no free file name for {first!r}", details={"path": first})
 
     def _write_new(self, plans: list[tuple[dict[str, Any], str, Path, bytes]]) -> list[dict[str, Any]]:
         """Write files, then sidecars, then index rows (caller holds the lock); events after."""
@@ -300,7 +356,7 @@ class AssetRegistry:
             for fields, rel, target, data in plans:
                 sniffed, block = fields["sniffed"], fields["provenance"]
                 notes = []
-                if sniffed.ext == "png" and (block or _has_comfy_chunks(data)):
+                if sniffed.ext == "png" and (block or _has_comfy_chunks(data)):  # ComfyUI's graphs never stay
                     data = embed.embed_png(data, {**block, "asset_uid": fields["uid"]})
                 target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(target, data)
@@ -343,7 +399,7 @@ class AssetRegistry:
                                details={"field": "meta.mime"})
         new_license = _check_license(license) if license is not _UNSET else _UNSET
         with paths.assets_lock(self.project):
-            current = [self.get(uid) for uid in dict.fromkeys(uids)]
+            current = [self._current(uid) for uid in dict.fromkeys(uids)]
             if expected_version is not None and current and current[0]["version"] != expected_version:
                 raise Conflict(f"asset {current[0]['uid']!r} is at version {current[0]['version']}, not "
                                f"{expected_version}: reload it and apply your change again",
@@ -366,16 +422,27 @@ class AssetRegistry:
         changed_by_uid = {s["uid"]: s for s in changed}
         return [changed_by_uid.get(s["uid"], s) for s in current]
 
-    def _rewrite(self, sidecars: list[dict[str, Any]]) -> None:
-        """Write changed sidecars (version bumped) and index them; caller holds the lock."""
+    def _current(self, uid: str) -> dict[str, Any]:
+        """The asset's sidecar as stored on disk (the source of truth: a hand edit the index has not
+        seen yet is kept); 404 when the asset or its sidecar is gone. Caller holds the lock."""
+        current = self._on_disk(self.get(uid))
+        if current is None:
+            self.index.drop([uid])
+            raise NotFound(f"asset {uid!r}'s sidecar is gone; the asset no longer exists", details={"uid": uid})
+        return current
+
+    def _rewrite(self, sidecars: list[dict[str, Any]], *, bump: bool = True) -> None:
+        """Write changed sidecars and index them; caller holds the lock. ``bump``: a change of the
+        asset's metadata (``version`` + 1, ``updated_at``); previews are not."""
         if not sidecars:
             return
         self.index.mark(s["uid"] for s in sidecars)
         with batch_writes():
             for sidecar in sidecars:
-                sidecar["version"] += 1
-                sidecar["updated_at"] = _now()
-                atomic_write_json(paths.sidecar_of(self.root / sidecar["path"]), sidecar)
+                if bump:
+                    sidecar["version"] += 1
+                    sidecar["updated_at"] = _now()
+                atomic_write_json(paths.sidecar_of(paths.resolve(self.root, sidecar["path"])), sidecar)
         self.index.put(sidecars)
         for sidecar in sidecars:
             self._emit("asset_sidecar_written", sidecar)
@@ -383,12 +450,13 @@ class AssetRegistry:
     def set_preview(self, uid: str, preview: dict[str, Any]) -> dict[str, Any] | None:
         """Record generated previews (the worker calls this); ``None`` when the asset went away."""
         with paths.assets_lock(self.project):
-            sidecar = self.index.get(uid)
+            known = self.index.get(uid)
+            sidecar = self._on_disk(known) if known is not None else None
             if sidecar is None:  # deleted while the worker made them
                 previews.remove_files(self.root, uid)
                 return None
             sidecar["preview"] = preview
-            self._rewrite([sidecar])
+            self._rewrite([sidecar], bump=False)
             return sidecar
 
     def remove(self, uid: str, *, keep_file: bool = False) -> dict[str, Any]:
@@ -406,23 +474,13 @@ class AssetRegistry:
         return sidecar
 
 
-def _read_sidecar(path: Path) -> dict[str, Any] | None:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        log.warning("asset sidecar %s is unreadable (%s); skipped", path, exc)
-        return None
-    if not isinstance(data, dict) or any(key not in data for key in REQUIRED_FIELDS):
-        log.warning("asset sidecar %s lacks %s; skipped", path,
-                    ", ".join(k for k in REQUIRED_FIELDS if not isinstance(data, dict) or k not in data))
-        return None
-    data.setdefault("tags", [])
-    return data
-
-
 def _has_comfy_chunks(data: bytes) -> bool:
-    head = data[:1 << 20]
-    return b"tEXtprompt\x00" in head or b"tEXtworkflow\x00" in head or b"iTXtprompt\x00" in head
+    from comfyvn.assets import provenance
+
+    try:
+        return provenance.has_text(data)
+    except InvalidInput:  # a damaged PNG: stored as it is; its previews will say why they failed
+        return False
 
 
 _registries: dict[str, AssetRegistry] = {}

@@ -14,12 +14,13 @@ from comfyvn.assets import paths
 from comfyvn.assets.registry import registry
 from comfyvn.config.settings import SettingsManager
 from comfyvn.core import modder_hooks
-from comfyvn.core.errors import InvalidInput, NotFound
+from comfyvn.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from comfyvn.projects.paths import DEFAULT_PROJECT
 from comfyvn.server.routing import domain_router
 
 router = domain_router(prefix="/assets", tags=["assets"])
 MAX_PAGE = 500
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields around the file
 
 
 def _tags(tags: str | None, tag: list[str] | None) -> list[str]:
@@ -124,6 +125,10 @@ async def upload(request: Request) -> JSONResponse:
         raise InvalidInput("send multipart/form-data with a 'file' field (and optional project, type, path, tags, "
                            "license, meta, provenance)")
     limit = int(SettingsManager().get("assets.max_upload_bytes"))
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:  # refused before anything is spooled
+        raise PayloadTooLarge(f"the upload is {declared} bytes, over the asset limit of {limit} (setting "
+                              "assets.max_upload_bytes)", details={"bytes": int(declared), "limit": limit})
     form = await request.form()
     file = form.get("file")
     if file is None or isinstance(file, str):
@@ -163,10 +168,10 @@ def sidecar(uid: str, project: str = DEFAULT_PROJECT) -> Response:
     found = registry(project)
     path = paths.sidecar_of(paths.resolve(found.root, found.get(uid)["path"]))
     try:
-        return Response(path.read_bytes(), media_type="application/json")
-    except FileNotFoundError:
-        raise NotFound(f"the sidecar of asset {uid!r} is missing on disk; rebuild the index with POST "
-                       "/assets/rebuild", details={"uid": uid}) from None
+        return Response(paths.read_regular(path), media_type="application/json")
+    except OSError:
+        raise NotFound(f"the sidecar of asset {uid!r} is missing on disk (or is a link); rebuild the index "
+                       "with POST /assets/rebuild", details={"uid": uid}) from None
 
 
 @router.get("/{uid}/thumbnail", summary="A PNG thumbnail (size 256 or 512); 404 until it has been made")
@@ -177,7 +182,7 @@ def thumbnail(uid: str, project: str = DEFAULT_PROJECT, size: int = Query(256)) 
     if rel is None:
         raise NotFound(f"asset {uid!r} has no {size}px thumbnail (preview status: {preview.get('status', 'none')})",
                        details={"uid": uid, "size": size, "status": preview.get("status")})
-    path = paths.resolve(found.root / paths.PREVIEWS, rel.removeprefix(paths.PREVIEWS + "/"))
+    path = paths.resolve(paths.previews_folder(found.root), rel.removeprefix(paths.PREVIEWS + "/"))
     if not path.is_file():
         raise NotFound(f"the {size}px thumbnail of asset {uid!r} is missing on disk; re-register the asset or run "
                        "the previews again", details={"uid": uid, "size": size, "status": "missing"})
