@@ -9,8 +9,9 @@ In a fresh runtime root:
 3. ``query``: 200 filtered searches (``type`` + ``tag`` + ``q``, 50 results) through the Python API,
    then over HTTP against a real server process on a loopback port; p50/p95 of each.
 
-Goals: query p95 < 5 ms (Python) and < 20 ms (HTTP); registration >= 500 assets/s; rebuild of
-100,000 < 60 s. Prints JSON.
+Goals: query p95 < 5 ms (Python) and < 20 ms (HTTP); registration >= 500 assets/s (judged on the
+batched registration, the way a folder of 10,000 PNGs is registered; the one-at-a-time rate is
+reported beside it); rebuild of 100,000 < 60 s. Prints JSON.
 
     python benchmarks/bench_assets.py [--assets 100000] [--register 10000]
 """
@@ -183,6 +184,7 @@ def main() -> int:
         registration = bench_register(args.register)
         search = bench_search(args.assets, runtime)
     result = {"benchmark": "assets", "registration": registration, "search": search, "goals": GOALS}
+    result["single_add_meets_registration_goal"] = registration["single_add_per_s"] >= GOALS["register_per_s"]
     result["goal_met"] = (search["query_p95_ms"] < GOALS["query_p95_ms"] and search["http_p95_ms"] < GOALS["http_p95_ms"]
                           and registration["assets_per_s"] >= GOALS["register_per_s"]
                           and search["rebuild_seconds"] < GOALS["rebuild_seconds"])

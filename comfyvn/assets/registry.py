@@ -12,6 +12,7 @@ the index repairs itself from the sidecars (see ``comfyvn.assets.index``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -338,7 +339,7 @@ class AssetRegistry:
         first = f"{folder}/{paths.safe_name(name, fields['sniffed'].ext)}"
         stem, ext = first.rsplit(".", 1)
         candidates = [first, f"{stem}-{fields['uid'][:8]}.{ext}"]
-        for rel in (*candidates, *(f"{stem}-{fields['uid'][:8]}-{n}.{ext}" for n in range(2, 10_000))):
+        for rel in itertools.chain(candidates, (f"{stem}-{fields['uid'][:8]}-{n}.{ext}" for n in range(2, 10_000))):
             target = self.root / rel
             if not (rel in taken or self._occupied(target, data) or self.index.uid_at(rel)):
                 return rel
