@@ -28,7 +28,7 @@ def comfyvn_events():
         EventSpec("on_asset_saved", "Legacy alias of on_asset_registered, emitted with it.", dict(_FIELDS)),
         EventSpec("on_asset_meta_updated", "An asset's tags, licence or meta changed.", dict(_FIELDS)),
         EventSpec("on_asset_removed", "An asset was deleted (sidecar, file and previews).", dict(_FIELDS)),
-        EventSpec("on_asset_sidecar_written", "An existing asset's sidecar was rewritten (metadata or previews).",
+        EventSpec("on_asset_sidecar_written", "A sidecar was written: on registration, and whenever metadata or previews change.",
                   dict(_FIELDS)),
     ]
 

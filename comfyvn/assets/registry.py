@@ -379,6 +379,7 @@ class AssetRegistry:
         self.index.put(sidecars)
         for sidecar in sidecars:
             self._emit("asset_registered", sidecar)
+            self._emit("asset_sidecar_written", sidecar)
             previews.schedule(self, sidecar["uid"])
         return sidecars
 

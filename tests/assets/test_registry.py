@@ -294,16 +294,17 @@ def test_hooks_and_modder_bus(reg):
     reg.add_bytes(png(40))  # a duplicate registers nothing
     reg.update(sidecar["uid"], add_tags=["x"])
     reg.remove(sidecar["uid"])
-    assert [p["hook_event"] for p in seen] == ["asset_registered", "asset_sidecar_written", "asset_meta_updated",
-                                               "asset_removed"]
+    assert [p["hook_event"] for p in seen] == ["asset_registered", "asset_sidecar_written", "asset_sidecar_written",
+                                               "asset_meta_updated", "asset_removed"]
     for payload in seen:
         assert PAYLOAD <= set(payload)
         assert payload["uid"] == sidecar["uid"] and payload["type"] == "image" and payload["path"] == sidecar["path"]
         assert payload["meta"]["character"] == "Sera" and payload["sidecar"]["uid"] == sidecar["uid"]
         assert isinstance(payload["timestamp"], float)
-    assert seen[1]["sidecar"]["tags"] == ["x"] and seen[1]["sidecar"]["version"] == 2
+    assert seen[1]["sidecar"]["version"] == 1  # the registration's sidecar
+    assert seen[2]["sidecar"]["tags"] == ["x"] and seen[2]["sidecar"]["version"] == 2
     assert [e["event"] for e in bus] == ["on_asset_registered", "on_asset_saved", "on_asset_sidecar_written",
-                                         "on_asset_meta_updated", "on_asset_removed"]
+                                         "on_asset_sidecar_written", "on_asset_meta_updated", "on_asset_removed"]
     assert all(PAYLOAD <= set(e["payload"]) for e in bus)
 
 
