@@ -44,6 +44,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.player.domain",
     "comfyvn.llm.domain",
     "comfyvn.assets.domain",
+    "comfyvn.render.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

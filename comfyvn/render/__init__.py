@@ -1,0 +1,1 @@
+"""Rendering: the ComfyUI bridge and the built-in renderer."""

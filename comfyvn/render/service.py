@@ -1,0 +1,170 @@
+"""Render requests -> assets: a background, a character's sprites, a portrait, or any workflow
+template, drawn by a ComfyUI server when one is configured and by the built-in renderer
+otherwise, registered in the project's asset registry with provenance.
+
+The provider is chosen per request (``provider``): ``comfyui`` (the ``url`` given, or the first
+enabled ComfyUI provider in ``config/compute_providers.json``), ``builtin``, or ``auto`` (ComfyUI
+when one is configured, else built-in). The same request gives the same asset with the built-in
+renderer (it is deterministic); ComfyUI renders are keyed by their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from comfyvn.assets.registry import registry
+from comfyvn.core.errors import InvalidInput
+from comfyvn.render import templates
+
+Progress = Callable[[float, str], None]
+PROVIDERS = ("auto", "builtin", "comfyui")
+TOOL_VERSION = "1"
+
+
+def _slug(text: str, fallback: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", (text or "").lower()).strip("-")[:60] or fallback
+
+
+def comfyui_url(provider: str, url: str | None) -> str | None:
+    """The ComfyUI server to use, or ``None`` for the built-in renderer."""
+    if provider not in PROVIDERS:
+        raise InvalidInput(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}",
+                           details={"field": "provider"})
+    if provider == "builtin":
+        return None
+    if url:
+        return url
+    configured = _configured_comfyui()
+    if configured is None and provider == "comfyui":
+        raise InvalidInput("no ComfyUI server is configured: add one with POST /api/providers (kind 'comfyui') or "
+                           "pass 'url', or use provider 'builtin'", code="comfyui_not_configured")
+    return configured
+
+
+def _configured_comfyui() -> str | None:
+    try:
+        from comfyvn.compute.providers import enabled_comfyui_urls
+    except ImportError:  # the compute domain is optional for rendering
+        return None
+    urls = enabled_comfyui_urls()
+    return urls[0] if urls else None
+
+
+def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str], provenance: dict[str, Any],
+           meta: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()[:8]
+    stem, ext = rel.rsplit(".", 1)
+    sidecar, _ = registry(project).add_bytes(data, path=f"{stem}-{digest}.{ext}", type=asset_type, tags=tags,
+                                             origin=f"render.{provenance['tool']}", meta=meta, provenance=provenance)
+    return sidecar
+
+
+def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
+           cancelled: Callable[[], bool]) -> tuple[bytes, dict[str, Any]]:
+    from comfyvn.render.comfyui import server
+
+    template = templates.get(template_id)
+    bridge = server(url)
+    result = bridge.run(templates.build(template, values), progress=progress, cancelled=cancelled)
+    images = [o for o in result.outputs if o.node in {str(n) for n in template.get("outputs") or []}] or result.outputs
+    if not images:
+        from comfyvn.core.errors import UpstreamError
+
+        raise UpstreamError(f"ComfyUI at {url} finished {template_id!r} without an image", code="comfyui_no_output")
+    provenance = {"tool": "comfyui", "server": url, "workflow_id": template_id, "prompt_id": result.prompt_id,
+                  "seed": values.get("seed"), "cached": bool(result.cached_nodes)}
+    if values.get("lora_name"):
+        provenance["loras"] = [{"name": values["lora_name"], "strength": values.get("lora_strength")}]
+    return images[0].data, provenance
+
+
+def render_background(project: str, *, location: str, time_of_day: str | None = None, weather: str | None = None,
+                      width: int = 1280, height: int = 720, seed: int = 0, provider: str = "auto",
+                      url: str | None = None, progress: Progress | None = None,
+                      cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    if not isinstance(location, str) or not location.strip():
+        raise InvalidInput("a background needs a 'location', e.g. 'forest clearing'", details={"field": "location"})
+    server = comfyui_url(provider, url)
+    words = {"location": location, "time_of_day": time_of_day, "weather": weather}
+    if server is None:
+        from comfyvn.render.builtin import render_background as draw
+
+        data = draw(location, time_of_day=time_of_day, weather=weather, width=width, height=height, seed=seed)
+        provenance = {"tool": "builtin", "version": TOOL_VERSION, "workflow_id": "builtin.background", "seed": seed}
+    else:
+        prompt = ", ".join(f"{v}" for v in (location, time_of_day, weather) if v)
+        data, provenance = _comfy(server, "scene_still", {"prompt": f"visual novel background, {prompt}, no people",
+                                                          "seed": seed, "width": width, "height": height},
+                                  progress, cancelled)
+    rel = f"backgrounds/{_slug(location, 'place')}-{_slug(time_of_day or '', 'any')}-{_slug(weather or '', 'clear')}.png"
+    tags = sorted({"background", *(_slug(v, "") for v in words.values() if v)} - {""})
+    return _store(project, data, rel, "background", tags, provenance,
+                  {k: v for k, v in words.items() if v} | {"width": width, "height": height})
+
+
+def render_sprites(project: str, *, character: str, expressions: list[str], name: str | None = None,
+                   appearance: str | None = None, style: str = "default", seed: int = 0, provider: str = "auto",
+                   url: str | None = None, lora: dict[str, Any] | None = None, progress: Progress | None = None,
+                   cancelled: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+    """One ``character.sprite`` asset per expression, under ``characters/<character>/<style>/``."""
+    if not expressions:
+        raise InvalidInput("give at least one expression", details={"field": "expressions"})
+    server = comfyui_url(provider, url)
+    shown = name or character
+    drawn: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    if server is None:
+        from comfyvn.render.builtin import render_sprite_set
+
+        for expression, data in render_sprite_set(shown, list(expressions), seed=seed, appearance=appearance).items():
+            drawn[expression] = (data, {"tool": "builtin", "version": TOOL_VERSION, "workflow_id": "builtin.sprite",
+                                        "seed": seed})
+    else:
+        for n, expression in enumerate(expressions):
+            values = {"prompt": f"full body character sprite, {shown}, {appearance or ''}, {expression} expression, "
+                                "plain white background", "seed": seed}
+            if lora:
+                values |= {"lora_name": lora["name"], "lora_strength": float(lora.get("strength", 0.8))}
+            step = (lambda f, m, n=n: progress((n + f) / len(expressions), m)) if progress else None
+            drawn[expression] = _comfy(server, "sprite_pack", values, step, cancelled)
+    out = []
+    for expression, (data, provenance) in drawn.items():
+        rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/{_slug(expression, 'neutral')}.png"
+        out.append(_store(project, data, rel, "character.sprite", [_slug(character, "character"), expression],
+                          provenance | {"character": character}, {"character": character, "expression": expression,
+                                                                  "style": style}))
+    return out
+
+
+def render_portrait(project: str, *, character: str, name: str | None = None, expression: str = "neutral",
+                    appearance: str | None = None, style: str = "default", seed: int = 0, provider: str = "auto",
+                    url: str | None = None, progress: Progress | None = None,
+                    cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    server = comfyui_url(provider, url)
+    shown = name or character
+    if server is None:
+        from comfyvn.render.builtin import render_portrait as draw
+
+        data = draw(shown, expression=expression, seed=seed, appearance=appearance)
+        provenance = {"tool": "builtin", "version": TOOL_VERSION, "workflow_id": "builtin.portrait", "seed": seed}
+    else:
+        data, provenance = _comfy(server, "scene_still", {
+            "prompt": f"portrait, head and shoulders, {shown}, {appearance or ''}, {expression} expression",
+            "seed": seed, "width": 768, "height": 768}, progress, cancelled)
+    rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/portrait-{_slug(expression, 'neutral')}.png"
+    return _store(project, data, rel, "character.portrait", [_slug(character, "character"), "portrait"],
+                  provenance | {"character": character}, {"character": character, "expression": expression,
+                                                          "style": style})
+
+
+def render_template(project: str, *, template: str, values: dict[str, Any], url: str | None = None,
+                    asset_type: str = "image", progress: Progress | None = None,
+                    cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Any workflow template on a ComfyUI server (the built-in renderer draws only the named kinds)."""
+    server = comfyui_url("comfyui", url)
+    assert server is not None
+    data, provenance = _comfy(server, template, values, progress, cancelled)
+    return _store(project, data, f"renders/{_slug(template, 'render')}.png", asset_type, [template], provenance,
+                  {"template": template})

@@ -1,0 +1,83 @@
+"""Rendering over HTTP: queue render jobs (or run them in the request), list workflow templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from comfyvn.render import jobs, locks, templates
+from comfyvn.server.routing import ServicesDep, domain_router
+
+router = domain_router(prefix="/api/render", tags=["render"])
+
+
+class Blocking(BaseModel):
+    blocking: bool = Field(default=False, description="Render in the request instead of as a job.")
+
+
+class BackgroundBody(jobs.BackgroundParams, Blocking):
+    pass
+
+
+class SpritesBody(jobs.SpritesParams, Blocking):
+    pass
+
+
+class PortraitBody(jobs.PortraitParams, Blocking):
+    pass
+
+
+class TemplateBody(jobs.TemplateParams, Blocking):
+    pass
+
+
+async def _run(kind: str, body: Any, services: Any) -> Any:
+    params = body.model_dump(exclude={"blocking"})
+    if body.blocking:
+        from comfyvn.render import service
+
+        call = {"render.background": service.render_background, "render.sprites": service.render_sprites,
+                "render.portrait": service.render_portrait, "render.template": service.render_template}[kind]
+        result = await run_in_threadpool(lambda: call(**params))
+        return {"assets": result if isinstance(result, list) else [result]}
+    job = services.jobs.submit(kind, params)
+    return JSONResponse({"job_id": job["id"], "status_url": f"/jobs/{job['id']}", "state": job.get("state")},
+                        status_code=202)
+
+
+@router.post("/background", summary="Render a background into the project's assets (a job unless blocking)")
+async def background(body: BackgroundBody, services: ServicesDep) -> Any:
+    return await _run("render.background", body, services)
+
+
+@router.post("/sprites", summary="Render a character's sprites, one per expression")
+async def sprites(body: SpritesBody, services: ServicesDep) -> Any:
+    return await _run("render.sprites", body, services)
+
+
+@router.post("/portrait", summary="Render a character portrait")
+async def portrait(body: PortraitBody, services: ServicesDep) -> Any:
+    return await _run("render.portrait", body, services)
+
+
+@router.post("/template", summary="Run a workflow template on a ComfyUI server")
+async def template(body: TemplateBody, services: ServicesDep) -> Any:
+    return await _run("render.template", body, services)
+
+
+@router.get("/templates", summary="The workflow templates with their parameters")
+def list_templates() -> dict[str, Any]:
+    items = []
+    for name in templates.names():
+        found = templates.get(name)
+        items.append({"id": name, "description": found.get("description"), "kind": found.get("kind"),
+                      "parameters": found.get("parameters"), "nodes": locks.current(name)["nodes"]})
+    return {"templates": items}
+
+
+@router.get("/templates/{template_id}", summary="One workflow template (graph included)")
+def get_template(template_id: str) -> dict[str, Any]:
+    return templates.get(template_id)

@@ -1,0 +1,1 @@
+"""Workflow templates: API-format ComfyUI graphs with declared parameters (comfyvn.render.templates)."""
