@@ -48,24 +48,19 @@ async def _run(kind: str, body: Any, services: Any) -> Any:
                         status_code=202)
 
 
-@router.post("/background", summary="Render a background into the project's assets (a job unless blocking)")
-async def background(body: BackgroundBody, services: ServicesDep) -> Any:
-    return await _run("render.background", body, services)
+def _endpoint(kind: str, body_type: type[BaseModel], summary: str) -> None:
+    async def endpoint(body: Any, services: ServicesDep) -> Any:
+        return await _run(kind, body, services)
+
+    endpoint.__annotations__["body"] = body_type  # a real class: this module's annotations are strings
+
+    router.post(f"/{kind.split('.', 1)[1]}", summary=summary, name=kind)(endpoint)
 
 
-@router.post("/sprites", summary="Render a character's sprites, one per expression")
-async def sprites(body: SpritesBody, services: ServicesDep) -> Any:
-    return await _run("render.sprites", body, services)
-
-
-@router.post("/portrait", summary="Render a character portrait")
-async def portrait(body: PortraitBody, services: ServicesDep) -> Any:
-    return await _run("render.portrait", body, services)
-
-
-@router.post("/template", summary="Run a workflow template on a ComfyUI server")
-async def template(body: TemplateBody, services: ServicesDep) -> Any:
-    return await _run("render.template", body, services)
+_endpoint("render.background", BackgroundBody, "Render a background into the project's assets (a job unless blocking)")
+_endpoint("render.sprites", SpritesBody, "Render a character's sprites, one per expression")
+_endpoint("render.portrait", PortraitBody, "Render a character portrait")
+_endpoint("render.template", TemplateBody, "Run a workflow template on a ComfyUI server")
 
 
 @router.get("/templates", summary="The workflow templates with their parameters")
