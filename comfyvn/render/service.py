@@ -124,11 +124,13 @@ def render_sprites(project: str, *, character: str, expressions: list[str], name
     else:
         for n, expression in enumerate(expressions):
             values = {"prompt": f"full body character sprite, {shown}, {appearance or ''}, {expression} expression, "
-                                "plain white background", "seed": seed}
+                                "plain white background", "seed": seed, "width": 832, "height": 1216}
+            template = "scene_still"  # without a LoRA; sprite_pack adds the character's LoRA
             if lora:
+                template = "sprite_pack"
                 values |= {"lora_name": lora["name"], "lora_strength": float(lora.get("strength", 0.8))}
             step = (lambda f, m, n=n: progress((n + f) / len(expressions), m)) if progress else None
-            drawn[expression] = _comfy(server, "sprite_pack", values, step, cancelled)
+            drawn[expression] = _comfy(server, template, values, step, cancelled)
     out = []
     for expression, (data, provenance) in drawn.items():
         rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/{_slug(expression, 'neutral')}.png"

@@ -1,0 +1,124 @@
+"""/api/render: the built-in renderer and a ComfyUI server (the protocol test server) drawing
+into the asset registry; templates; tools/lock_nodes.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from comfyvn.assets import previews, provenance
+from comfyvn.assets.registry import registry
+from tests.conftest import assert_envelope
+from tests.support.comfy_server import FakeComfyUI
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def settle():
+    yield
+    previews.wait_idle()
+
+
+@pytest.fixture
+def comfy(tmp_path):
+    with FakeComfyUI(tmp_path / "comfy") as server:
+        yield server
+
+
+def wait(client, job_id: str) -> dict:
+    deadline = time.monotonic() + 60
+    while (job := client.get(f"/jobs/{job_id}").json()["job"])["state"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)
+    return job
+
+
+def test_builtin_background_and_sprites_become_assets(client):
+    answer = client.post("/api/render/background", json={"location": "forest clearing", "time_of_day": "night",
+                                                           "weather": "rain", "seed": 3, "blocking": True})
+    assert answer.status_code == 200, answer.text
+    asset = answer.json()["assets"][0]
+    assert asset["type"] == "background" and {"forest-clearing", "night", "rain"} <= set(asset["tags"])
+    assert asset["provenance"]["tool"] == "builtin" and asset["provenance"]["seed"] == 3
+    again = client.post("/api/render/background", json={"location": "forest clearing", "time_of_day": "night",
+                                                          "weather": "rain", "seed": 3, "blocking": True}).json()
+    assert again["assets"][0]["uid"] == asset["uid"]  # deterministic: the same asset
+    queued = client.post("/api/render/sprites", json={"character": "mira", "name": "Mira",
+                                                        "expressions": ["joy", "anger", "neutral"]})
+    assert queued.status_code == 202
+    job = wait(client, queued.json()["job_id"])
+    assert job["state"] == "succeeded", job
+    paths = sorted(a["path"] for a in job["result"]["assets"])
+    assert [p.rsplit("-", 1)[0] for p in paths] == ["characters/mira/default/anger", "characters/mira/default/joy",
+                                                   "characters/mira/default/neutral"]
+    found = registry().query(type="character.sprite", tags=["mira"])
+    assert found["total"] == 3
+
+
+def test_comfyui_render_carries_provenance_and_no_workflow(client, comfy):
+    answer = client.post("/api/render/background", json={"location": "harbour", "provider": "comfyui",
+                                                           "url": comfy.base_url, "width": 64, "height": 64,
+                                                           "seed": 9, "blocking": True})
+    assert answer.status_code == 200, answer.text
+    asset = answer.json()["assets"][0]
+    block = asset["provenance"]
+    assert block["tool"] == "comfyui" and block["workflow_id"] == "scene_still" and block["server"] == comfy.base_url
+    assert block["prompt_id"] == comfy.prompts[-1]["prompt_id"] and block["seed"] == 9
+    stored = (registry().root / asset["path"]).read_bytes()
+    assert not provenance.has_text(stored) and provenance.read_png(stored)["prompt_id"] == block["prompt_id"]
+
+
+def test_comfyui_sprites_with_a_lora(client, comfy):
+    answer = client.post("/api/render/sprites", json={
+        "character": "sera", "expressions": ["joy"], "provider": "comfyui", "url": comfy.base_url, "blocking": True,
+        "lora": {"name": "detail_tweaker.safetensors", "strength": 0.6}})
+    assert answer.status_code == 200, answer.text
+    block = answer.json()["assets"][0]["provenance"]
+    assert block["workflow_id"] == "sprite_pack" and block["loras"] == [{"name": "detail_tweaker.safetensors",
+                                                                          "strength": 0.6}]
+    graph = comfy.prompts[-1]["prompt"]
+    assert any(n["class_type"] == "LoraLoader" and n["inputs"]["lora_name"] == "detail_tweaker.safetensors"
+               for n in graph.values())
+
+
+def test_errors(client, comfy):
+    assert_envelope(client.post("/api/render/background", json={"location": "x", "provider": "comfyui",
+                                                                 "blocking": True}), 422, "comfyui_not_configured")
+    assert_envelope(client.post("/api/render/background", json={"location": "", "blocking": True}), 422)
+    assert_envelope(client.post("/api/render/background", json={"location": "x", "width": 5, "blocking": True}), 422)
+    rejected = client.post("/api/render/sprites", json={"character": "sera", "provider": "comfyui", "blocking": True,
+                                                        "url": comfy.base_url, "lora": {"name": "missing.safetensors"}})
+    assert_envelope(rejected, 422, "comfyui_rejected")
+    assert_envelope(client.post("/api/render/background", json={"location": "x", "provider": "comfyui",
+                                                                 "url": "http://127.0.0.1:9", "blocking": True}), 502)
+
+
+def test_templates_listing():
+    from fastapi.testclient import TestClient
+
+    from comfyvn.server.app import create_app
+
+    with TestClient(create_app(configure_logging=False)) as client:
+        listed = client.get("/api/render/templates").json()["templates"]
+        assert {"scene_still", "sprite_pack", "sprite_composite_basic"} <= {t["id"] for t in listed}
+        assert client.get("/api/render/templates/sprite_pack").json()["graph"]["10"]["class_type"] == "LoraLoader"
+        assert_envelope(client.get("/api/render/templates/nope"), 404)
+
+
+def test_lock_nodes_tool(comfy, tmp_path):
+    tool = [sys.executable, str(ROOT / "tools" / "lock_nodes.py")]
+    checked = subprocess.run([*tool, "--check"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    against = subprocess.run([*tool, "--server", comfy.base_url, "--json"], capture_output=True, text=True, timeout=60)
+    report = json.loads(against.stdout)
+    assert against.returncode == 0 and report["ok"]
+    warnings = [p for p in report["templates"]["sprite_pack"] if p["severity"] == "warning"]
+    assert any("character.safetensors" in w["message"] for w in warnings)  # the default LoRA is not on the server
+    down = subprocess.run([*tool, "--server", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 2 and "cannot reach" in down.stderr
