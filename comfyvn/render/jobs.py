@@ -60,7 +60,7 @@ class TemplateParams(BaseModel):
 
 def _hooks(ctx: JobContext) -> dict[str, Any]:
     return {"progress": lambda fraction, message: ctx.progress(min(fraction, 0.99), message),
-            "cancelled": ctx.cancelled}
+            "cancelled": lambda: ctx.cancelled}
 
 
 def run_background(ctx: JobContext) -> dict[str, Any]:

@@ -122,3 +122,19 @@ def test_lock_nodes_tool(comfy, tmp_path):
     assert any("character.safetensors" in w["message"] for w in warnings)  # the default LoRA is not on the server
     down = subprocess.run([*tool, "--server", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert down.returncode == 2 and "cannot reach" in down.stderr
+
+
+def test_a_comfyui_render_job_and_its_cancel(client, comfy):
+    queued = client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
+                                                        "values": {"width": 32, "height": 32, "color": 7}})
+    job = wait(client, queued.json()["job_id"])
+    assert job["state"] == "succeeded", job
+    assert job["result"]["assets"][0]["provenance"]["workflow_id"] == "test_image"
+    comfy.stall_ws = True  # the bridge hears nothing more: the job is still waiting when it is cancelled
+    slow = client.post("/jobs/submit", json={"kind": "render.template", "params": {
+        "template": "test_image", "url": comfy.base_url, "values": {"width": 32, "height": 32, "color": 8}}})
+    job_id = slow.json()["job"]["id"]
+    time.sleep(0.5)
+    assert client.post(f"/jobs/kill/{job_id}").status_code == 202
+    assert wait(client, job_id)["state"] == "cancelled"
+    assert comfy.interrupts >= 1  # the bridge told ComfyUI to stop
