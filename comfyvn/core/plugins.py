@@ -45,6 +45,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.llm.domain",
     "comfyvn.assets.domain",
     "comfyvn.render.domain",
+    "comfyvn.compute.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

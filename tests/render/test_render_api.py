@@ -138,3 +138,14 @@ def test_a_comfyui_render_job_and_its_cancel(client, comfy):
     assert client.post(f"/jobs/kill/{job_id}").status_code == 202
     assert wait(client, job_id)["state"] == "cancelled"
     assert comfy.interrupts >= 1  # the bridge told ComfyUI to stop
+
+
+def test_auto_uses_the_configured_comfyui_provider(client, comfy):
+    created = client.post("/api/providers", json={"id": "local-comfy", "kind": "comfyui", "base_url": comfy.base_url})
+    assert created.status_code == 201, created.text
+    answer = client.post("/api/render/background", json={"location": "dock", "width": 64, "height": 64,
+                                                           "blocking": True}).json()
+    assert answer["assets"][0]["provenance"]["server"] == comfy.base_url
+    client.patch("/api/providers/local-comfy", json={"enabled": False})
+    builtin = client.post("/api/render/background", json={"location": "dock", "blocking": True}).json()
+    assert builtin["assets"][0]["provenance"]["tool"] == "builtin"
