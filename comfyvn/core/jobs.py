@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 Update = dict[str, Any]
 UpdateListener = Callable[[Update], None]
+# (kind, params, counts) -> None to admit, or (delay in seconds, reason) to defer the job; counts()
+# gives the other active jobs {"queued", "delayed", "running"}. Runs under the manager's lock: be quick.
+Admission = Callable[[str, Mapping[str, Any], Callable[[], dict[str, int]]], "tuple[float, str] | None"]
 
 
 @dataclass
@@ -111,6 +114,7 @@ class JobManager:
         self._listeners: list[UpdateListener] = []
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._admission: Admission | None = None
 
     # -- kinds ----------------------------------------------------------------------------------
     def kinds(self) -> dict[str, JobKind]:
@@ -268,6 +272,44 @@ class JobManager:
                 counts[job.state] += 1
         return counts
 
+    # -- admission ------------------------------------------------------------------------------
+    def set_admission(self, admission: Admission | None) -> None:
+        """Install (None removes) the check consulted whenever a job is about to be queued: at
+        submit and when a delayed job falls due. A deferral keeps the job ``delayed`` for the
+        returned seconds, with the reason as its message (the perf budgets use this)."""
+        with self._cond:
+            self._admission = admission
+
+    def active_counts(self) -> dict[str, int]:
+        """Queued, delayed and running jobs, from memory (cheap; safe inside hook listeners)."""
+        counts = {QUEUED: 0, DELAYED: 0, RUNNING: 0}
+        with self._cond:
+            for job in self._jobs.values():
+                if job.state in counts:
+                    counts[job.state] += 1
+        return counts
+
+    def _deferral(self, job: Job) -> tuple[float, str] | None:
+        """Ask the admission check about ``job``. Call with ``_cond`` held; a failing check admits."""
+        if self._admission is None:
+            return None
+
+        def counts() -> dict[str, int]:
+            active = self.active_counts()
+            if job.id in self._jobs:
+                active[job.state] -= 1
+            return active
+
+        try:
+            decision = self._admission(job.kind, job.params, counts)
+            if decision is None:
+                return None
+            delay, reason = decision
+            return max(0.001, float(delay)), str(reason)
+        except Exception:
+            log.exception("Job admission check failed; admitting the job", extra={"job_kind": job.kind})
+            return None
+
     # -- commands -------------------------------------------------------------------------------
     def submit(
         self, kind: str, params: Mapping[str, Any] | None = None, *, priority: int = 0, delay: float = 0.0
@@ -289,6 +331,9 @@ class JobManager:
         with self._cond:
             if self._stopping:
                 raise Conflict("the job manager is shutting down; submit again after restart")
+            deferral = None if job.state == DELAYED else self._deferral(job)
+            if deferral is not None:
+                job.state, job.run_at, job.message = DELAYED, now + deferral[0], deferral[1]
             self._jobs[job.id] = job
             self._enqueue(job)
             self._note(job, "on_job_submitted")
@@ -364,7 +409,13 @@ class JobManager:
                 _, _, job_id = heapq.heappop(self._delayed)
                 job = self._jobs.get(job_id)
                 if job is not None and job.state == DELAYED:
-                    job.state = QUEUED
+                    deferral = self._deferral(job)
+                    if deferral is not None:
+                        job.run_at, job.message = now + deferral[0], deferral[1]
+                        heapq.heappush(self._delayed, (job.run_at, next(self._seq), job.id))
+                        self._note(job, None)
+                        continue
+                    job.state, job.message = QUEUED, ""
                     heapq.heappush(self._ready, (-job.priority, next(self._seq), job.id))
                     self._note(job, None)
             while self._ready:

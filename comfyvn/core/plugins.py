@@ -46,6 +46,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.assets.domain",
     "comfyvn.render.domain",
     "comfyvn.compute.domain",
+    "comfyvn.perf.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
+from comfyvn.assets import previews
 from comfyvn.assets.registry import registry as assets_of
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import InvalidInput
@@ -470,6 +471,7 @@ def test_a_failed_card_import_removes_the_sprite_assets_it_made(monkeypatch):
     row = importer.import_items([importer.Item("Rua.charx", data=charx(card, {"a.png": JOY}))])["items"][0]
     assert row["status"] == "error"
     assert assets_of("default").query(type="character.expression")["total"] == 0
+    previews.wait_idle()  # a thumbnail being made when the asset went is removed by the worker
     assert not list(assets_of("default").root.rglob("*.png"))
     monkeypatch.setattr(records.Writes, "put", original)
     row = importer.import_items([importer.Item("Rua.charx", data=charx(card, {"a.png": JOY}))])["items"][0]

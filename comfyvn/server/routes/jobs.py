@@ -24,8 +24,13 @@ class SubmitBody(BaseModel):
 
 @router.post("/submit", status_code=202, summary="Queue a job")
 def submit(body: SubmitBody, services: ServicesDep) -> dict[str, Any]:
+    """``status`` is ``queued`` or ``delayed``; a job deferred by a perf budget also carries the
+    budget's ``reason`` (it runs once capacity frees)."""
     job = services.jobs.submit(body.kind, body.params, priority=body.priority, delay=body.delay)
-    return {"job": job, "status": job["state"]}
+    answer = {"job": job, "status": job["state"]}
+    if job["state"] == "delayed" and job["message"]:
+        answer["reason"] = job["message"]
+    return answer
 
 
 @router.get("/kinds", summary="Job kinds the server can run")
