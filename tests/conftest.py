@@ -28,6 +28,10 @@ def runtime_root(tmp_path, monkeypatch) -> Path:
     feature_flags._cache = None
     modder_hooks.reset()
     yield root
+    from comfyvn.assets import previews, registry
+
+    previews.wait_idle()  # no thumbnail work of this test may land in the next one's folders
+    registry.reset()
     plugins.reset()
     feature_flags._cache = None
 

@@ -47,6 +47,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.render.domain",
     "comfyvn.compute.domain",
     "comfyvn.perf.domain",
+    "comfyvn.characters.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -9,8 +9,9 @@ Protocol facts: ``docs/render-comfyui.md`` and the shared reference. In short:
   ``prompt_id`` (after a reconnect) belong to the prompt that is running;
 - the outputs are read from ``/history/{prompt_id}`` once the prompt ended (cached runs re-report old
   file names there too) and downloaded through ``/view``;
-- when the socket says nothing for ``stall_seconds`` the bridge polls ``/history`` instead, and a
-  server that stays unreachable for ``lost_seconds`` fails the render;
+- when the socket says nothing for ``stall_seconds`` the bridge polls ``/history`` instead (in
+  hardened mode every ``poll_seconds`` as well, socket or not), and a server that stays
+  unreachable for ``lost_seconds`` fails the render;
 - messages shown to users are sanitised: no server paths, no tracebacks (full detail in the log).
 """
 
@@ -94,6 +95,7 @@ class ComfyUIServer:
         self.base_url = base_url.rstrip("/")
         self.client_id = uuid.uuid4().hex
         self.stall_seconds, self.lost_seconds, self.ping_interval = stall_seconds, lost_seconds, ping_interval
+        self.poll_seconds: float | None = None  # hardened mode: also ask /history this often, socket or not
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
         self._prompts: dict[str, _Prompt] = {}
         self._running: str | None = None  # the prompt the server said it is executing
@@ -312,12 +314,15 @@ class ComfyUIServer:
         """Until the prompt ended: woken by the socket; polling ``/history`` only while the socket is
         down or silent for ``stall_seconds``."""
         unreachable_since: float | None = None
+        last_poll = time.monotonic()
+        reported = 0.0
         while True:
             state.changed.wait(0.25)
             state.changed.clear()
             try:
                 if progress:  # a job's progress callback raises when the job was cancelled
-                    progress(_fraction(state), f"ComfyUI: {len(state.finished_nodes)} of {state.nodes} nodes done")
+                    reported = max(reported, _fraction(state))  # never backwards between node messages
+                    progress(reported, f"ComfyUI: {len(state.finished_nodes)} of {state.nodes} nodes done")
                 if cancelled():
                     raise Conflict("the render was cancelled", code="cancelled")
             except BaseException:
@@ -329,8 +334,10 @@ class ComfyUIServer:
                                     code="comfyui_timeout", details={"server": self.base_url})
             if state.done.is_set():
                 return self._finished(state, self._final_history(state))
-            if self.connected.is_set() and time.monotonic() - state.last_seen < self.stall_seconds:
+            due = self.poll_seconds is not None and time.monotonic() - last_poll >= self.poll_seconds
+            if self.connected.is_set() and time.monotonic() - state.last_seen < self.stall_seconds and not due:
                 continue
+            last_poll = time.monotonic()
             try:  # the socket is down or silent: ask history
                 entry = self.history(state.prompt_id)
                 if entry is None and not self.queued(state.prompt_id) and self.history(state.prompt_id) is None:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from comfyvn.config.feature_flags import Flag
 from comfyvn.core.jobs import JobKind
 from comfyvn.core.plugins import hookimpl
 from comfyvn.render import jobs
 
 PLUGIN_NAME = "render"
+
+
+HARDENING_FLAG = "enable_comfy_bridge_hardening"
+
+
+@hookimpl
+def comfyvn_flags():
+    return [Flag(HARDENING_FLAG, default=False,
+                 description="Hardened ComfyUI bridge: prompt overrides (setting render.prompt_overrides), the "
+                             "character's whole LoRA stack injected into every graph, and /history polled every "
+                             "second even while the socket talks.")]
 
 
 @hookimpl

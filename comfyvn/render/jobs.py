@@ -38,9 +38,12 @@ class SpritesParams(RenderBase):
     appearance: str | None = Field(default=None, max_length=1000)
     style: str = Field(default="default", max_length=64)
     lora: dict[str, Any] | None = Field(default=None, description="{name, strength} for ComfyUI renders.")
+    loras: list[dict[str, Any]] | None = Field(default=None, description="The character's LoRA stack "
+                                               "[{name, strength, clip_strength?}] (all of it with the hardened bridge).")
 
 
 class PortraitParams(RenderBase):
+    loras: list[dict[str, Any]] | None = None
     character: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=200)
     expression: str = Field(default="neutral", max_length=40)

@@ -63,12 +63,20 @@ def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str]
 
 
 def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
-           cancelled: Callable[[], bool]) -> tuple[bytes, dict[str, Any]]:
+           cancelled: Callable[[], bool], *, character: str | None = None,
+           loras: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any]]:
     from comfyvn.render.comfyui import server
 
     template = templates.get(template_id)
     bridge = server(url)
-    result = bridge.run(templates.build(template, values), progress=progress, cancelled=cancelled)
+    hardened = _hardened()
+    if hardened:
+        values = templates.apply_prompt_override(template, values, _override(character))
+    graph = templates.build(template, values)
+    if hardened and loras:  # the whole stack, chained after the checkpoint
+        graph = templates.inject_loras(graph, loras)
+    bridge.poll_seconds = HARDENED_POLL_SECONDS if hardened else None
+    result = bridge.run(graph, progress=progress, cancelled=cancelled)
     images = [o for o in result.outputs if o.node in {str(n) for n in template.get("outputs") or []}] or result.outputs
     if not images:
         from comfyvn.core.errors import UpstreamError
@@ -76,9 +84,33 @@ def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progres
         raise UpstreamError(f"ComfyUI at {url} finished {template_id!r} without an image", code="comfyui_no_output")
     provenance = {"tool": "comfyui", "server": url, "workflow_id": template_id, "prompt_id": result.prompt_id,
                   "seed": values.get("seed"), "cached": bool(result.cached_nodes)}
+    used = [*(loras or [] if hardened else [])]
     if values.get("lora_name"):
-        provenance["loras"] = [{"name": values["lora_name"], "strength": values.get("lora_strength")}]
+        used.append({"name": values["lora_name"], "strength": values.get("lora_strength")})
+    if used:
+        provenance["loras"] = used
     return images[0].data, provenance
+
+
+HARDENED_POLL_SECONDS = 1.0
+
+
+def _hardened() -> bool:
+    from comfyvn.config import feature_flags
+
+    return feature_flags.is_enabled("enable_comfy_bridge_hardening")
+
+
+def _override(character: str | None) -> dict[str, Any] | None:
+    """``render.prompt_overrides``: ``{"*": {...}, "<character id>": {...}}`` with ``prefix``,
+    ``suffix`` and ``negative``; the character's entry wins over ``*``."""
+    from comfyvn.config.settings import SettingsManager
+
+    overrides = SettingsManager().get("render.prompt_overrides", {}) or {}
+    if not isinstance(overrides, dict):
+        raise InvalidInput("setting render.prompt_overrides must be an object", details={"key": "render.prompt_overrides"})
+    merged = {**(overrides.get("*") or {}), **((overrides.get(character) or {}) if character else {})}
+    return merged or None
 
 
 def render_background(project: str, *, location: str, time_of_day: str | None = None, weather: str | None = None,
@@ -107,9 +139,12 @@ def render_background(project: str, *, location: str, time_of_day: str | None = 
 
 def render_sprites(project: str, *, character: str, expressions: list[str], name: str | None = None,
                    appearance: str | None = None, style: str = "default", seed: int = 0, provider: str = "auto",
-                   url: str | None = None, lora: dict[str, Any] | None = None, progress: Progress | None = None,
+                   url: str | None = None, lora: dict[str, Any] | None = None,
+                   loras: list[dict[str, Any]] | None = None, progress: Progress | None = None,
                    cancelled: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
-    """One ``character.sprite`` asset per expression, under ``characters/<character>/<style>/``."""
+    """One ``character.sprite`` asset per expression, under ``characters/<character>/<style>/``.
+    ``loras``: the character's LoRA stack; the hardened bridge injects all of it, otherwise the
+    first (or ``lora``) goes through the ``sprite_pack`` template."""
     if not expressions:
         raise InvalidInput("give at least one expression", details={"field": "expressions"})
     server = comfyui_url(provider, url)
@@ -126,11 +161,13 @@ def render_sprites(project: str, *, character: str, expressions: list[str], name
             values = {"prompt": f"full body character sprite, {shown}, {appearance or ''}, {expression} expression, "
                                 "plain white background", "seed": seed, "width": 832, "height": 1216}
             template = "scene_still"  # without a LoRA; sprite_pack adds the character's LoRA
-            if lora:
+            single = lora or (loras[0] if loras and not _hardened() else None)
+            if single:
                 template = "sprite_pack"
-                values |= {"lora_name": lora["name"], "lora_strength": float(lora.get("strength", 0.8))}
+                values |= {"lora_name": single["name"], "lora_strength": float(single.get("strength", 0.8))}
             step = (lambda f, m, n=n: progress((n + f) / len(expressions), m)) if progress else None
-            drawn[expression] = _comfy(server, template, values, step, cancelled)
+            drawn[expression] = _comfy(server, template, values, step, cancelled, character=character,
+                                       loras=loras)
     out = []
     for expression, (data, provenance) in drawn.items():
         rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/{_slug(expression, 'neutral')}.png"
@@ -142,7 +179,8 @@ def render_sprites(project: str, *, character: str, expressions: list[str], name
 
 def render_portrait(project: str, *, character: str, name: str | None = None, expression: str = "neutral",
                     appearance: str | None = None, style: str = "default", seed: int = 0, provider: str = "auto",
-                    url: str | None = None, progress: Progress | None = None,
+                    url: str | None = None, loras: list[dict[str, Any]] | None = None,
+                    progress: Progress | None = None,
                     cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     server = comfyui_url(provider, url)
     shown = name or character
@@ -154,7 +192,7 @@ def render_portrait(project: str, *, character: str, name: str | None = None, ex
     else:
         data, provenance = _comfy(server, "scene_still", {
             "prompt": f"portrait, head and shoulders, {shown}, {appearance or ''}, {expression} expression",
-            "seed": seed, "width": 768, "height": 768}, progress, cancelled)
+            "seed": seed, "width": 768, "height": 768}, progress, cancelled, character=character, loras=loras)
     rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/portrait-{_slug(expression, 'neutral')}.png"
     return _store(project, data, rel, "character.portrait", [_slug(character, "character"), "portrait"],
                   provenance | {"character": character}, {"character": character, "expression": expression,

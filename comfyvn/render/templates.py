@@ -173,3 +173,48 @@ def _widget_inputs(info: dict[str, Any]) -> list[tuple[str, Any]]:
             if isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
                 found.append((name, spec))
     return found
+
+
+# -- hardened bridge: LoRA stacks and prompt overrides -----------------------------------------
+
+def inject_loras(graph: dict[str, Any], stack: list[dict[str, Any]]) -> dict[str, Any]:
+    """``graph`` with a chain of LoraLoader nodes (``stack``: ``[{name, strength, clip_strength?}]``)
+    between each checkpoint loader and everything that used its model and clip."""
+    if not stack:
+        return graph
+    graph = copy.deepcopy(graph)
+    next_id = max((int(k) for k in graph if str(k).isdigit()), default=0) + 1
+    for loader_id in [k for k, n in graph.items() if n["class_type"] == "CheckpointLoaderSimple"]:
+        model, clip, chain = [loader_id, 0], [loader_id, 1], []
+        for lora in stack:
+            node_id = str(next_id)
+            next_id += 1
+            strength = float(lora.get("strength", 1.0))
+            graph[node_id] = {"class_type": "LoraLoader", "inputs": {
+                "lora_name": str(lora["name"]), "strength_model": strength,
+                "strength_clip": float(lora.get("clip_strength", strength)), "model": model, "clip": clip}}
+            model, clip = [node_id, 0], [node_id, 1]
+            chain.append(node_id)
+        for node_id, node in graph.items():
+            if node_id in chain:
+                continue
+            for name, value in node["inputs"].items():
+                if _is_link(value) and str(value[0]) == loader_id and value[1] in (0, 1):
+                    node["inputs"][name] = list(model if value[1] == 0 else clip)
+    return graph
+
+
+def apply_prompt_override(template: dict[str, Any], values: dict[str, Any], override: dict[str, Any] | None
+                          ) -> dict[str, Any]:
+    """``values`` with an override's ``prefix``/``suffix`` around the prompt and its ``negative``
+    appended, for templates that take ``prompt`` / ``negative``."""
+    if not override:
+        return values
+    params = template.get("parameters") or {}
+    out = dict(values)
+    if "prompt" in params and out.get("prompt"):
+        out["prompt"] = ", ".join(p for p in (override.get("prefix"), out["prompt"], override.get("suffix")) if p)
+    if "negative" in params and override.get("negative"):
+        base = out.get("negative", params["negative"].get("default") or "")
+        out["negative"] = ", ".join(p for p in (base, override["negative"]) if p)
+    return out

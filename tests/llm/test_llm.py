@@ -4,7 +4,6 @@ and /roleplay/sample_llm cleaning through it (inline and as a job)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from comfyvn.llm.provider import LLMSettings, configured_provider
 from comfyvn.projects.paths import project_dir
 from comfyvn.roleplay.cleaner import LLMCleaner
 from tests.conftest import assert_envelope
+from tests.support.jobs_http import wait_client_job
 from tests.support.llm_server import MODEL, FakeLLM
 
 CHAT = "\n".join([
@@ -110,13 +110,6 @@ def _import(client) -> str:
     return client.post("/roleplay/import", json={"name": "Sera - chat.jsonl", "content": CHAT}).json()["uid"]
 
 
-def _wait(client, job_id: str) -> dict:
-    deadline = time.monotonic() + 30
-    while (job := client.get(f"/jobs/{job_id}").json()["job"])["state"] not in ("succeeded", "failed", "cancelled"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.02)
-    return job
-
 
 def _final_texts(uid: str) -> list[str]:
     final = json.loads((project_dir("default") / "roleplay" / "final" / f"{uid}.json").read_text())
@@ -132,7 +125,7 @@ def test_sample_llm_inline_and_as_job(client, llm):
     assert _final_texts(uid) == ["Hello, the traveller.", "*waves* Hi the Sera!"]
     queued = client.post("/roleplay/sample_llm", json={"uid": uid, "overwrite": True})
     assert queued.status_code == 202
-    job = _wait(client, queued.json()["job_id"])
+    job = wait_client_job(client, queued.json()["job_id"])
     assert job["state"] == "succeeded", job
     assert job["result"]["changes"]["llm_calls"] == 2
     offline = client.post("/roleplay/sample_llm", json={"uid": uid, "cleaner": "offline", "overwrite": True}).json()

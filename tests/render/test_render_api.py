@@ -11,18 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from comfyvn.assets import previews, provenance
+from comfyvn.assets import provenance
 from comfyvn.assets.registry import registry
 from tests.conftest import assert_envelope
 from tests.support.comfy_server import FakeComfyUI
+from tests.support.jobs_http import wait_client_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(autouse=True)
-def settle():
-    yield
-    previews.wait_idle()
 
 
 @pytest.fixture
@@ -30,13 +26,6 @@ def comfy(tmp_path):
     with FakeComfyUI(tmp_path / "comfy") as server:
         yield server
 
-
-def wait(client, job_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while (job := client.get(f"/jobs/{job_id}").json()["job"])["state"] not in ("succeeded", "failed", "cancelled"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.02)
-    return job
 
 
 def test_builtin_background_and_sprites_become_assets(client):
@@ -52,7 +41,7 @@ def test_builtin_background_and_sprites_become_assets(client):
     queued = client.post("/api/render/sprites", json={"character": "mira", "name": "Mira",
                                                         "expressions": ["joy", "anger", "neutral"]})
     assert queued.status_code == 202
-    job = wait(client, queued.json()["job_id"])
+    job = wait_client_job(client, queued.json()["job_id"])
     assert job["state"] == "succeeded", job
     paths = sorted(a["path"] for a in job["result"]["assets"])
     assert [p.rsplit("-", 1)[0] for p in paths] == ["characters/mira/default/anger", "characters/mira/default/joy",
@@ -127,7 +116,7 @@ def test_lock_nodes_tool(comfy, tmp_path):
 def test_a_comfyui_render_job_and_its_cancel(client, comfy):
     queued = client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
                                                         "values": {"width": 32, "height": 32, "color": 7}})
-    job = wait(client, queued.json()["job_id"])
+    job = wait_client_job(client, queued.json()["job_id"])
     assert job["state"] == "succeeded", job
     assert job["result"]["assets"][0]["provenance"]["workflow_id"] == "test_image"
     comfy.stall_ws = True  # the bridge hears nothing more: the job is still waiting when it is cancelled
@@ -136,7 +125,7 @@ def test_a_comfyui_render_job_and_its_cancel(client, comfy):
     job_id = slow.json()["job"]["id"]
     time.sleep(0.5)
     assert client.post(f"/jobs/kill/{job_id}").status_code == 202
-    assert wait(client, job_id)["state"] == "cancelled"
+    assert wait_client_job(client, job_id)["state"] == "cancelled"
     assert comfy.interrupts >= 1  # the bridge told ComfyUI to stop
 
 
@@ -149,3 +138,32 @@ def test_auto_uses_the_configured_comfyui_provider(client, comfy):
     client.patch("/api/providers/local-comfy", json={"enabled": False})
     builtin = client.post("/api/render/background", json={"location": "dock", "blocking": True}).json()
     assert builtin["assets"][0]["provenance"]["tool"] == "builtin"
+
+
+def test_hardened_bridge_injects_the_lora_stack_and_prompt_overrides(client, comfy):
+    from comfyvn.config.settings import SettingsManager
+
+    SettingsManager().save({"render": {"prompt_overrides": {"*": {"suffix": "masterpiece"},
+                                                             "sera": {"prefix": "sera style", "negative": "hats"}}}})
+    stack = [{"name": "detail_tweaker.safetensors", "strength": 0.5},
+             {"name": "pixel_art_xl.safetensors", "strength": 0.3, "clip_strength": 0.2}]
+    body = {"character": "sera", "expressions": ["joy"], "provider": "comfyui", "url": comfy.base_url,
+            "blocking": True, "loras": stack}
+    plain = client.post("/api/render/sprites", json=body)
+    assert plain.status_code == 200, plain.text
+    graph = comfy.prompts[-1]["prompt"]
+    assert [n["inputs"]["lora_name"] for n in graph.values() if n["class_type"] == "LoraLoader"] == [
+        "detail_tweaker.safetensors"]  # without hardening: the first LoRA, through sprite_pack
+    assert client.post("/api/flags/enable_comfy_bridge_hardening", json={"enabled": True}).status_code == 200
+    hardened = client.post("/api/render/sprites", json={**body, "seed": 1})
+    assert hardened.status_code == 200, hardened.text
+    graph = comfy.prompts[-1]["prompt"]
+    chain = sorted((k for k, n in graph.items() if n["class_type"] == "LoraLoader"), key=int)
+    assert [graph[k]["inputs"]["lora_name"] for k in chain] == ["detail_tweaker.safetensors", "pixel_art_xl.safetensors"]
+    assert graph[chain[1]]["inputs"]["strength_clip"] == 0.2 and graph[chain[1]]["inputs"]["model"] == [chain[0], 0]
+    sampler = next(n for n in graph.values() if n["class_type"] == "KSampler")
+    assert sampler["inputs"]["model"] == [chain[1], 0]  # everything downstream uses the end of the chain
+    texts = [n["inputs"]["text"] for n in graph.values() if n["class_type"] == "CLIPTextEncode"]
+    assert any(t.startswith("sera style") and t.endswith("masterpiece") for t in texts)
+    assert any(t.endswith("hats") for t in texts)
+    assert hardened.json()["assets"][0]["provenance"]["loras"][1]["name"] == "pixel_art_xl.safetensors"

@@ -35,6 +35,15 @@ def wait_job(server: Any, job_id: str, *states: str, timeout: float = 30.0) -> d
         time.sleep(0.02)
 
 
+def wait_client_job(client: Any, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll a job through a TestClient until it has finished."""
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"/jobs/{job_id}").json()["job"])["state"] not in FINISHED:
+        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['state']}"
+        time.sleep(0.02)
+    return job
+
+
 def collapse(items: list[str]) -> list[str]:
     """Drop consecutive repeats: ['a', 'a', 'b'] -> ['a', 'b']."""
     out: list[str] = []
