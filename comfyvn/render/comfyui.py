@@ -396,12 +396,15 @@ def _fraction(state: _Prompt) -> float:
 
 
 def _outputs(entry: dict[str, Any]) -> list[Output]:
+    """Every file the output nodes report: ``images`` (SaveImage), ``gifs`` (video nodes), ``audio``
+    and any other list of ``{filename, subfolder, type}``."""
     found = []
     for node, produced in sorted((entry.get("outputs") or {}).items()):
-        for image in (produced or {}).get("images") or []:
-            if isinstance(image, dict) and image.get("filename"):
-                found.append(Output(str(node), str(image["filename"]), str(image.get("subfolder") or ""),
-                                    str(image.get("type") or "output")))
+        for key, items in sorted((produced or {}).items()):
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and isinstance(item.get("filename"), str) and item["filename"]:
+                    found.append(Output(str(node), item["filename"], str(item.get("subfolder") or ""),
+                                        str(item.get("type") or "output")))
     return found
 
 

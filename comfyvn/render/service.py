@@ -203,8 +203,16 @@ def render_template(project: str, *, template: str, values: dict[str, Any], url:
                     asset_type: str = "image", progress: Progress | None = None,
                     cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Any workflow template on a ComfyUI server (the built-in renderer draws only the named kinds)."""
+    from comfyvn.assets.media import sniff
+
     server = comfyui_url("comfyui", url)
     assert server is not None
     data, provenance = _comfy(server, template, values, progress, cancelled)
-    return _store(project, data, f"renders/{_slug(template, 'render')}.png", asset_type, [template], provenance,
-                  {"template": template})
+    kind = sniff(data[:64])
+    if kind is None:
+        raise InvalidInput(f"template {template!r} produced a file the asset registry does not take (not an image "
+                           "or sound, e.g. an MP4): choose an image or audio output format", code="unsupported_media")
+    if asset_type == "image" and kind.kind == "audio":
+        asset_type = "audio"
+    return _store(project, data, f"renders/{_slug(template, 'render')}.{kind.ext}", asset_type, [template],
+                  provenance, {"template": template})

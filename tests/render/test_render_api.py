@@ -104,11 +104,21 @@ def test_lock_nodes_tool(comfy, tmp_path):
     tool = [sys.executable, str(ROOT / "tools" / "lock_nodes.py")]
     checked = subprocess.run([*tool, "--check"], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    against = subprocess.run([*tool, "--server", comfy.base_url, "--json"], capture_output=True, text=True, timeout=60)
+    core = ["scene_still", "sprite_pack", "sprite_composite_basic", "pose_blend_basic", "sprite_pose_composite",
+            "test_image"]
+    against = subprocess.run([*tool, "--server", comfy.base_url, "--json", *[f"--template={t}" for t in core]],
+                             capture_output=True, text=True, timeout=60)
     report = json.loads(against.stdout)
-    assert against.returncode == 0 and report["ok"]
+    assert against.returncode == 0 and report["ok"], report
     warnings = [p for p in report["templates"]["sprite_pack"] if p["severity"] == "warning"]
     assert any("character.safetensors" in w["message"] for w in warnings)  # the default LoRA is not on the server
+    everything = subprocess.run([*tool, "--server", comfy.base_url, "--json"], capture_output=True, text=True,
+                                timeout=60)
+    report = json.loads(everything.stdout)
+    assert everything.returncode == 1 and not report["ok"]  # the video and voice templates need custom nodes
+    missing = {p["node"] for name in ("video_ad_evolved", "voice_clip_xtts") for p in report["templates"][name]
+               if p["severity"] == "error"}
+    assert {"ADE_AnimateDiffLoaderGen1", "VHS_VideoCombine", "XTTS_INFER", "LoadAudioPath"} <= missing
     down = subprocess.run([*tool, "--server", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert down.returncode == 2 and "cannot reach" in down.stderr
 
@@ -167,3 +177,20 @@ def test_hardened_bridge_injects_the_lora_stack_and_prompt_overrides(client, com
     assert any(t.startswith("sera style") and t.endswith("masterpiece") for t in texts)
     assert any(t.endswith("hats") for t in texts)
     assert hardened.json()["assets"][0]["provenance"]["loras"][1]["name"] == "pixel_art_xl.safetensors"
+
+
+def test_a_posed_sprite_through_an_uploaded_pose_image(client, comfy):
+    from comfyvn.render.comfyui import server
+
+    created = client.post("/api/poses", json={"id": "wave", "name": "Wave", "keypoints": [[0.5, 0.1, 1.0]] * 18})
+    assert created.status_code in (200, 201), created.text
+    pose_png = client.get("/api/poses/wave/image").content
+    uploaded = server(comfy.base_url).upload_image(pose_png, "wave.png")
+    answer = client.post("/api/render/template", json={
+        "template": "pose_blend_basic", "url": comfy.base_url, "blocking": True, "asset_type": "character.sprite",
+        "values": {"prompt": "sera waving", "pose_image": uploaded["name"], "lora_name": "detail_tweaker.safetensors",
+                   "checkpoint": "sd_xl_base_1.0.safetensors", "width": 64, "height": 64}})
+    assert answer.status_code == 200, answer.text
+    graph = comfy.prompts[-1]["prompt"]
+    assert {n["class_type"] for n in graph.values()} >= {"ControlNetLoader", "ControlNetApplyAdvanced", "LoadImage"}
+    assert answer.json()["assets"][0]["provenance"]["workflow_id"] == "pose_blend_basic"

@@ -288,6 +288,40 @@ class EmptyLatentImage(Node):
         return ({"width": width, "height": height, "batch_size": batch_size},)
 
 
+CONTROLNETS = ["control_v11p_sd15_openpose.pth", "controlnet-openpose-sdxl-1.0.safetensors"]
+
+
+class ControlNetLoader(Node):
+    CATEGORY = "loaders"
+    RETURN_TYPES = ("CONTROL_NET",)
+
+    @classmethod
+    def input_types(cls, input_dir):
+        return {"required": {"control_net_name": [list(CONTROLNETS), {}]}}
+
+    def run(self, ctx, control_net_name):
+        return ({"controlnet": control_net_name},)
+
+
+class ControlNetApplyAdvanced(Node):
+    CATEGORY = "conditioning/controlnet"
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("positive", "negative")
+
+    @classmethod
+    def input_types(cls, input_dir):
+        return {"required": {"positive": ["CONDITIONING"], "negative": ["CONDITIONING"],
+                             "control_net": ["CONTROL_NET"], "image": ["IMAGE"],
+                             "strength": _float(1.0, 0.0, 10.0), "start_percent": _float(0.0, 0.0, 1.0, 0.001),
+                             "end_percent": _float(1.0, 0.0, 1.0, 0.001)},
+                "optional": {"vae": ["VAE"]}}
+
+    def run(self, ctx, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None):
+        guide = {"controlnet": control_net["controlnet"], "strength": strength}  # the pose steers the text
+        return ({**positive, "text": f"{positive['text']} [pose {strength}]", "guide": guide},
+                {**negative, "guide": guide})
+
+
 def _jpeg(size: tuple[int, int], color: tuple[int, int, int]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, "JPEG", quality=80)
@@ -377,7 +411,8 @@ class FailNode(Node):
 
 NODES: dict[str, type[Node]] = {cls.__name__: cls for cls in (
     EmptyImage, LoadImage, SaveImage, PreviewImage, ImageScale, ImageCompositeMasked, CheckpointLoaderSimple,
-    LoraLoader, CLIPTextEncode, EmptyLatentImage, KSampler, VAEDecode, SlowNode, FailNode)}
+    LoraLoader, CLIPTextEncode, EmptyLatentImage, KSampler, VAEDecode, ControlNetLoader, ControlNetApplyAdvanced,
+    SlowNode, FailNode)}
 
 
 def object_info(name: str, input_dir: Path) -> dict:
