@@ -47,6 +47,7 @@ class Device:
     egress_per_gb: float = 0.0  # bytes we get back from it
     cost_per_vram_gb_minute: float = 0.0
     vram_gb: float = 0.0
+    base_url: str = ""  # where a ComfyUI device answers
 
     def cost(self, duration_sec: float, bytes_tx: int, bytes_rx: int, vram_gb: float | None = None) -> dict[str, Any]:
         """Cost telemetry of one job; the formula is in docs/compute.md."""
@@ -103,7 +104,8 @@ class Provider(BaseModel):
         return Device(id=self.id, location=self.location or "local", max_concurrent=self.max_concurrent,
                       priority=self.priority, kind=self.kind, label=self.label, cost_per_minute=self.cost_per_minute,
                       ingress_per_gb=self.ingress_per_gb, egress_per_gb=self.egress_per_gb,
-                      cost_per_vram_gb_minute=self.cost_per_vram_gb_minute, vram_gb=self.vram_gb)
+                      cost_per_vram_gb_minute=self.cost_per_vram_gb_minute, vram_gb=self.vram_gb,
+                      base_url=self.base_url)
 
 
 def _loopback(host: str) -> bool:

@@ -120,6 +120,10 @@ class Scheduler:
             else:
                 state.device = device
 
+    def device(self, device_id: str) -> Device:
+        with self._lock:
+            return self._state(device_id).device
+
     def remove_device(self, device_id: str) -> list[str]:
         """Forget a device: its running jobs are requeued, jobs pinned to it fail. Returns the requeued ids."""
         with self._lock:
@@ -210,6 +214,37 @@ class Scheduler:
             job.attempts += 1
             state.running.add(job.id)
             return job.to_dict()
+
+    def place(self, job: Mapping[str, Any], *, kinds: Iterable[str] = ("comfyui",)) -> dict[str, Any] | None:
+        """Start one job now on the best device of ``kinds`` (the server's own renders, which do not
+        wait in the queues): the device its affinity sticks to when that one is up and has room, else
+        the one with the fewest running jobs (healthy before degraded, then by priority). The job
+        is recorded running there, so the board, costs and stickiness include it. None when every
+        such device is down or full (the caller waits); :class:`NotFound` when there is none at all."""
+        with self._lock:
+            fitting = [s for s in self._ordered() if s.device.kind in tuple(kinds)]
+            if not fitting:
+                raise NotFound(f"no {' or '.join(kinds)} device is configured", details={"kinds": list(kinds)})
+            free = [s for s in fitting if s.status != "down" and not s.saturated()]
+            affinity = str(job["affinity"]) if job.get("affinity") else None
+            sticky = self._sticky.get(affinity) if affinity else None
+            chosen = next((s for s in free if s.device.id == sticky), None) or min(
+                free, key=lambda s: (s.status == "degraded", len(s.running), -s.device.priority, s.device.id),
+                default=None)
+            if chosen is None:
+                return None
+            self._seq += 1
+            now = self.clock()
+            entry = Job(id=str(job.get("id") or uuid.uuid4().hex[:16]), seq=self._seq,
+                        kind=str(job.get("kind") or "render"), payload=dict(job.get("payload") or {}),
+                        priority=_integer(job, "priority", 0), affinity=affinity, max_attempts=1, status="running",
+                        attempts=1, assigned=chosen.device.id, enqueued_at=now, started_at=now,
+                        device=chosen.device.id)  # pinned: a failover requeue never hands it to a worker elsewhere
+            self._jobs[entry.id] = entry
+            chosen.running.add(entry.id)
+            if affinity:
+                self._sticky[affinity] = chosen.device.id
+            return entry.to_dict()
 
     def complete(self, job_id: str, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Finish a running job; its telemetry is priced with the device's metadata."""

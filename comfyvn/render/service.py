@@ -28,8 +28,12 @@ def _slug(text: str, fallback: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", (text or "").lower()).strip("-")[:60] or fallback
 
 
+SCHEDULED = "scheduled"  # comfyui_url's answer when the scheduler picks among the configured servers
+
+
 def comfyui_url(provider: str, url: str | None) -> str | None:
-    """The ComfyUI server to use, or ``None`` for the built-in renderer."""
+    """Who draws: an explicit ComfyUI ``url``, :data:`SCHEDULED` (one of the configured ComfyUI
+    providers, chosen by the compute scheduler for each render), or ``None`` (built-in)."""
     if provider not in PROVIDERS:
         raise InvalidInput(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}",
                            details={"field": "provider"})
@@ -37,20 +41,18 @@ def comfyui_url(provider: str, url: str | None) -> str | None:
         return None
     if url:
         return url
-    configured = _configured_comfyui()
-    if configured is None and provider == "comfyui":
+    if _configured_comfyui():
+        return SCHEDULED
+    if provider == "comfyui":
         raise InvalidInput("no ComfyUI server is configured: add one with POST /api/providers (kind 'comfyui') or "
                            "pass 'url', or use provider 'builtin'", code="comfyui_not_configured")
-    return configured
+    return None
 
 
-def _configured_comfyui() -> str | None:
-    try:
-        from comfyvn.compute.providers import enabled_comfyui_urls
-    except ImportError:  # the compute domain is optional for rendering
-        return None
-    urls = enabled_comfyui_urls()
-    return urls[0] if urls else None
+def _configured_comfyui() -> bool:
+    from comfyvn.compute.providers import enabled_comfyui_urls
+
+    return bool(enabled_comfyui_urls())
 
 
 def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str], provenance: dict[str, Any],
@@ -65,6 +67,24 @@ def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str]
 def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
            cancelled: Callable[[], bool], *, character: str | None = None,
            loras: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """Run a template on ``url``, or (``SCHEDULED``) on the device the scheduler picks: the one a
+    character's renders stick to (its LoRAs are loaded there), failing over when it is down or busy."""
+    if url != SCHEDULED:
+        return _run_template(url, template_id, values, progress, cancelled, character, loras)[:2]
+    from comfyvn.compute.shared import device_for
+
+    affinity = f"character:{character}" if character else None
+    with device_for(f"render.{template_id}", {"template": template_id, "character": character},
+                    affinity=affinity, cancelled=cancelled) as (device, metrics):
+        data, provenance, result = _run_template(device.base_url, template_id, values, progress, cancelled,
+                                                 character, loras)
+        metrics.update(duration_sec=result.duration_sec, bytes_tx=result.bytes_tx, bytes_rx=result.bytes_rx)
+    return data, provenance | {"device": device.id}
+
+
+def _run_template(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
+                  cancelled: Callable[[], bool], character: str | None,
+                  loras: list[dict[str, Any]] | None) -> tuple[bytes, dict[str, Any], Any]:
     from comfyvn.render.comfyui import server
 
     template = templates.get(template_id)
@@ -89,7 +109,7 @@ def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progres
         used.append({"name": values["lora_name"], "strength": values.get("lora_strength")})
     if used:
         provenance["loras"] = used
-    return images[0].data, provenance
+    return images[0].data, provenance, result
 
 
 HARDENED_POLL_SECONDS = 1.0

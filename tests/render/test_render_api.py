@@ -194,3 +194,27 @@ def test_a_posed_sprite_through_an_uploaded_pose_image(client, comfy):
     graph = comfy.prompts[-1]["prompt"]
     assert {n["class_type"] for n in graph.values()} >= {"ControlNetLoader", "ControlNetApplyAdvanced", "LoadImage"}
     assert answer.json()["assets"][0]["provenance"]["workflow_id"] == "pose_blend_basic"
+
+
+def test_scheduled_renders_stick_to_a_device_and_fail_over(client, tmp_path):
+    with FakeComfyUI(tmp_path / "a") as first, FakeComfyUI(tmp_path / "b") as second:
+        for name, server in (("gpu-a", first), ("gpu-b", second)):
+            assert client.post("/api/providers", json={"id": name, "kind": "comfyui", "base_url": server.base_url,
+                                                       "cost_per_minute": 0.5}).status_code == 201
+
+        def render(seed: int) -> dict:
+            answer = client.post("/api/render/portrait", json={"character": "sera", "seed": seed, "blocking": True})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["assets"][0]["provenance"]
+
+        one, two = render(1), render(2)
+        assert one["device"] == two["device"]  # the character's renders stay where its LoRAs are loaded
+        other = "gpu-b" if one["device"] == "gpu-a" else "gpu-a"
+        board = {row["device"]: row for row in client.get("/api/schedule/board").json()["devices"]}
+        assert board[one["device"]]["completed"] == 2 and board[other]["completed"] == 0
+        assert client.get("/api/schedule/state").json()["affinity"]["character:sera"] == one["device"]
+        assert client.post("/api/schedule/health", json={"device": one["device"], "status": "down",
+                                                         "error": "gone"}).status_code == 200
+        three = render(3)
+        assert three["device"] == other  # failover, and the character now sticks there
+        assert client.get("/api/schedule/state").json()["affinity"]["character:sera"] == other

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from comfyvn.compute import shared
 from comfyvn.compute.domain import HEALTH_EVENT
-from comfyvn.compute.providers import ProviderRegistry
 from comfyvn.compute.scheduler import Scheduler
 from comfyvn.core.modder_hooks import HookBus
 from comfyvn.server.routing import ServicesDep, domain_router
 
 router = domain_router(prefix="/api/schedule", tags=["schedule"])
 
-_lock = threading.Lock()
-
-
-def get_scheduler(app: FastAPI, *, resync: bool = False) -> Scheduler:
-    """The app's scheduler: built from the provider registry on first use, its devices re-synced
-    whenever ``config/compute_providers.json`` changes (or ``resync``)."""
-    with _lock:
-        scheduler: Scheduler | None = getattr(app.state, "compute_scheduler", None)
-        registry = ProviderRegistry()
-        stamp = registry.stamp()
-        if scheduler is None:
-            scheduler = app.state.compute_scheduler = Scheduler(registry.devices())
-        elif resync or stamp != getattr(app.state, "compute_providers_stamp", None):
-            scheduler.sync(registry.devices())
-        app.state.compute_providers_stamp = stamp
-        return scheduler
+def get_scheduler(app: FastAPI | None = None, *, resync: bool = False) -> Scheduler:
+    """The process's scheduler (``comfyvn.compute.shared``): the routes and the server's own render
+    jobs share it; its devices follow ``config/compute_providers.json``."""
+    return shared.scheduler(resync=resync)
 
 
 def _scheduler(request: Request) -> Scheduler:
