@@ -218,3 +218,45 @@ def test_scheduled_renders_stick_to_a_device_and_fail_over(client, tmp_path):
         three = render(3)
         assert three["device"] == other  # failover, and the character now sticks there
         assert client.get("/api/schedule/state").json()["affinity"]["character:sera"] == other
+
+
+UI_WORKFLOW = {  # as ComfyUI's editor saves it: nodes with widget values, links by number
+    "last_node_id": 3, "last_link_id": 1,
+    "nodes": [
+        {"id": 1, "type": "EmptyImage", "mode": 0, "inputs": [], "outputs": [{"name": "IMAGE", "links": [1]}],
+         "widgets_values": [32, 32, 1, 255]},
+        {"id": 2, "type": "SaveImage", "mode": 0, "inputs": [{"name": "images", "type": "IMAGE", "link": 1}],
+         "widgets_values": ["from_ui"]},
+        {"id": 3, "type": "Note", "mode": 0, "inputs": [], "widgets_values": ["a comment"]},
+    ],
+    "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+}
+
+
+def test_ui_workflows_are_converted_or_refused(client, comfy):
+    from comfyvn.render.comfyui import server
+
+    converted = client.post("/api/render/workflow/convert", json={"workflow": UI_WORKFLOW, "url": comfy.base_url})
+    assert converted.status_code == 200, converted.text
+    graph = converted.json()["graph"]
+    assert graph == {"1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1,
+                                                                   "color": 255}},
+                     "2": {"class_type": "SaveImage", "inputs": {"filename_prefix": "from_ui", "images": ["1", 0]}}}
+    assert server(comfy.base_url).run(graph).outputs  # the converted graph runs
+    api = client.post("/api/render/workflow/convert", json={"workflow": graph, "url": comfy.base_url}).json()
+    assert api["format"] == "api" and api["graph"] == graph
+    unknown = {**UI_WORKFLOW, "nodes": [*UI_WORKFLOW["nodes"], {"id": 4, "type": "SomeCustomNode", "mode": 0,
+                                                                 "inputs": [], "widgets_values": []}]}
+    assert_envelope(client.post("/api/render/workflow/convert", json={"workflow": unknown, "url": comfy.base_url}),
+                    422, "workflow_unconvertible")
+
+
+def test_comfyui_progress_reaches_the_job_stream(client, comfy):
+    from comfyvn.core import modder_hooks
+
+    queued = client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
+                                                        "values": {"width": 32, "height": 32, "color": 99}})
+    job_id = queued.json()["job_id"]
+    assert wait_client_job(client, job_id)["state"] == "succeeded"
+    steps = [e["payload"] for e in modder_hooks.history(event="on_job_progress") if e["payload"]["job_id"] == job_id]
+    assert any("ComfyUI" in (step["message"] or "") for step in steps)

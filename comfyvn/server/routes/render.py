@@ -63,6 +63,21 @@ _endpoint("render.portrait", PortraitBody, "Render a character portrait")
 _endpoint("render.template", TemplateBody, "Run a workflow template on a ComfyUI server")
 
 
+class ConvertBody(BaseModel):
+    workflow: dict[str, Any] = Field(description="A workflow file: API format, or UI format (nodes + links) to convert.")
+    url: str = Field(description="The ComfyUI server whose /object_info names the widget values.")
+
+
+@router.post("/workflow/convert", summary="A user's workflow file in API format (UI-format files are converted "
+             "with the server's /object_info when possible; 422 workflow_unconvertible otherwise)")
+def convert_workflow(body: ConvertBody) -> dict[str, Any]:
+    from comfyvn.render.comfyui import server
+
+    if not templates.is_ui_format(body.workflow):
+        return {"format": "api", "graph": body.workflow}
+    return {"format": "ui", "graph": templates.from_ui(body.workflow, server(body.url).object_info())}
+
+
 @router.get("/templates", summary="The workflow templates with their parameters")
 def list_templates() -> dict[str, Any]:
     items = []
