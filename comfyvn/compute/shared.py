@@ -19,6 +19,7 @@ _scheduler: Scheduler | None = None
 _stamp: Any = None
 _path: Any = None
 WAIT_STEP = 0.05
+RECHECK_SECONDS = 30.0  # a device marked down is probed again (GET /system_stats) after this long
 
 
 def scheduler(*, resync: bool = False) -> Scheduler:
@@ -48,6 +49,7 @@ def device_for(kind: str, payload: dict[str, Any], *, affinity: str | None = Non
     ``with device_for(...) as (device, metrics)``. The block fills ``metrics`` (``duration_sec``,
     ``bytes_tx``, ``bytes_rx``); the scheduler job is completed with them, or failed with the error."""
     shared = scheduler()
+    recheck_down(shared)
     deadline = time.monotonic() + timeout
     while (job := shared.place({"kind": kind, "payload": payload, "affinity": affinity})) is None:
         if cancelled():
@@ -64,6 +66,23 @@ def device_for(kind: str, payload: dict[str, Any], *, affinity: str | None = Non
         _quietly(lambda: shared.fail(job["id"], error))
         raise
     _quietly(lambda: shared.complete(job["id"], metrics))
+
+
+def recheck_down(shared: Scheduler, *, older_than: float = RECHECK_SECONDS) -> None:
+    """Probe the ComfyUI devices marked down longer than ``older_than`` seconds ago, so a server
+    that came back takes work again without anyone clicking "check"."""
+    from comfyvn.compute.providers import check
+
+    now = shared.clock()
+    for row in shared.state()["devices"]:
+        if row["kind"] != "comfyui" or row["status"] != "down" or now - (row["last_check"] or 0) < older_than:
+            continue
+        try:
+            provider = ProviderRegistry().get(row["device"])
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            continue
+        result = check(provider)
+        _quietly(lambda row=row, result=result: shared.health(row["device"], result["status"], result["error"]))
 
 
 def _quietly(call: Callable[[], Any]) -> None:

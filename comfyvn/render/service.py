@@ -11,6 +11,7 @@ renderer (it is deterministic); ComfyUI renders are keyed by their content.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from comfyvn.assets.registry import registry
 from comfyvn.core.errors import InvalidInput
 from comfyvn.render import templates
 
+log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 PROVIDERS = ("auto", "builtin", "comfyui")
 TOOL_VERSION = "1"
@@ -71,15 +73,29 @@ def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progres
     character's renders stick to (its LoRAs are loaded there), failing over when it is down or busy."""
     if url != SCHEDULED:
         return _run_template(url, template_id, values, progress, cancelled, character, loras)[:2]
-    from comfyvn.compute.shared import device_for
+    from comfyvn.compute.shared import device_for, scheduler
+    from comfyvn.core.errors import UpstreamError
 
     affinity = f"character:{character}" if character else None
-    with device_for(f"render.{template_id}", {"template": template_id, "character": character},
-                    affinity=affinity, cancelled=cancelled) as (device, metrics):
-        data, provenance, result = _run_template(device.base_url, template_id, values, progress, cancelled,
-                                                 character, loras)
-        metrics.update(duration_sec=result.duration_sec, bytes_tx=result.bytes_tx, bytes_rx=result.bytes_rx)
-    return data, provenance | {"device": device.id}
+    while True:  # a device that went away is marked down and the render moves to another one
+        try:
+            with device_for(f"render.{template_id}", {"template": template_id, "character": character},
+                            affinity=affinity, cancelled=cancelled) as (device, metrics):
+                data, provenance, result = _run_template(device.base_url, template_id, values, progress, cancelled,
+                                                         character, loras)
+                metrics.update(duration_sec=result.duration_sec, bytes_tx=result.bytes_tx, bytes_rx=result.bytes_rx)
+            return data, provenance | {"device": device.id}
+        except UpstreamError as exc:
+            if exc.code not in FAILOVER_CODES:
+                raise
+            log.warning("ComfyUI device %s failed (%s); marking it down and trying another", device.id, exc.message)
+            scheduler().health(device.id, "down", exc.message)
+            if not any(row["status"] != "down" for row in scheduler().state()["devices"]
+                       if row.get("kind") == "comfyui"):
+                raise
+
+
+FAILOVER_CODES = ("comfyui_unreachable", "comfyui_lost")
 
 
 def _run_template(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,

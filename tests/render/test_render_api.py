@@ -260,3 +260,24 @@ def test_comfyui_progress_reaches_the_job_stream(client, comfy):
     assert wait_client_job(client, job_id)["state"] == "succeeded"
     steps = [e["payload"] for e in modder_hooks.history(event="on_job_progress") if e["payload"]["job_id"] == job_id]
     assert any("ComfyUI" in (step["message"] or "") for step in steps)
+
+
+def test_a_device_that_went_away_fails_over_and_comes_back(client, tmp_path):
+    from comfyvn.compute import shared
+
+    with FakeComfyUI(tmp_path / "a") as first, FakeComfyUI(tmp_path / "b") as second:
+        for name, server in (("gpu-a", first), ("gpu-b", second)):
+            client.post("/api/providers", json={"id": name, "kind": "comfyui", "base_url": server.base_url})
+        body = {"character": "kai", "blocking": True}
+        sticky = client.post("/api/render/portrait", json=body | {"seed": 1}).json()["assets"][0]["provenance"]["device"]
+        gone, other = (first, second) if sticky == "gpu-a" else (second, first)
+        gone.kill()  # it still looks healthy to the scheduler
+        moved = client.post("/api/render/portrait", json=body | {"seed": 2})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["assets"][0]["provenance"]["server"] == other.base_url
+        state = {row["device"]: row for row in client.get("/api/schedule/state").json()["devices"]}
+        assert state[sticky]["status"] == "down"
+        gone.restart()
+        shared.recheck_down(shared.scheduler(), older_than=0)
+        state = {row["device"]: row for row in client.get("/api/schedule/state").json()["devices"]}
+        assert state[sticky]["status"] == "healthy"
