@@ -130,7 +130,7 @@ def default_expression(found: Character) -> str:
 
 def render_requests(project: str, character_id: str, *, kind: str = "portrait", expressions: list[str] | None = None,
                     style: str | None = None, provider: str = "auto", url: str | None = None,
-                    seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
+                    seed: int = 0, pose: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The render jobs ``(job kind, params)`` that draw a stored character: one ``render.sprites``
     (every expression) or one ``render.portrait`` per expression (default: the character's default
     expression), each with the character's LoRA stack as ``loras`` (all of it reaches the graph with
@@ -146,7 +146,19 @@ def render_requests(project: str, character_id: str, *, kind: str = "portrait", 
     if stack:
         base["loras"] = stack
     if kind == "sprites":
-        return [("render.sprites", base | {"expressions": list(expressions or found.expressions)})]
+        sprites = base | {"expressions": list(expressions or found.expressions)}
+        if pose == "active":
+            from comfyvn.characters.poses import active_pose
+
+            pose = active_pose()["pose"]
+            if pose is None:
+                raise InvalidInput("pose 'active' was asked for, but the active persona has no pose: choose one with "
+                                   "POST /api/poses/active", details={"field": "pose"})
+        if pose:
+            from comfyvn.characters.poses import get_pose
+
+            sprites["pose"] = get_pose(pose)["id"]  # 404 for an unknown pose, before any job starts
+        return [("render.sprites", sprites)]
     chosen = list(dict.fromkeys(expressions or [default_expression(found)]))
     return [("render.portrait", base | {"expression": e}) for e in chosen]
 

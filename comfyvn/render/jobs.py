@@ -38,6 +38,7 @@ class SpritesParams(RenderBase):
     appearance: str | None = Field(default=None, max_length=1000)
     style: str = Field(default="default", max_length=64)
     lora: dict[str, Any] | None = Field(default=None, description="{name, strength} for ComfyUI renders.")
+    pose: str | None = Field(default=None, max_length=128, description="A pose id (GET /api/poses): ComfyUI renders follow it.")
     loras: list[dict[str, Any]] | None = Field(default=None, description="The character's LoRA stack "
                                                "[{name, strength, clip_strength?}] (all of it with the hardened bridge).")
 

@@ -68,11 +68,12 @@ def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str]
 
 def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
            cancelled: Callable[[], bool], *, character: str | None = None,
-           loras: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any]]:
+           loras: list[dict[str, Any]] | None = None,
+           uploads: dict[str, tuple[bytes, str]] | None = None) -> tuple[bytes, dict[str, Any]]:
     """Run a template on ``url``, or (``SCHEDULED``) on the device the scheduler picks: the one a
     character's renders stick to (its LoRAs are loaded there), failing over when it is down or busy."""
     if url != SCHEDULED:
-        return _run_template(url, template_id, values, progress, cancelled, character, loras)[:2]
+        return _run_template(url, template_id, values, progress, cancelled, character, loras, uploads)[:2]
     from comfyvn.compute.shared import device_for, scheduler
     from comfyvn.core.errors import UpstreamError
 
@@ -82,7 +83,7 @@ def _comfy(url: str, template_id: str, values: dict[str, Any], progress: Progres
             with device_for(f"render.{template_id}", {"template": template_id, "character": character},
                             affinity=affinity, cancelled=cancelled) as (device, metrics):
                 data, provenance, result = _run_template(device.base_url, template_id, values, progress, cancelled,
-                                                         character, loras)
+                                                         character, loras, uploads)
                 metrics.update(duration_sec=result.duration_sec, bytes_tx=result.bytes_tx, bytes_rx=result.bytes_rx)
             return data, provenance | {"device": device.id}
         except UpstreamError as exc:
@@ -99,18 +100,23 @@ FAILOVER_CODES = ("comfyui_unreachable", "comfyui_lost")
 
 
 def _run_template(url: str, template_id: str, values: dict[str, Any], progress: Progress | None,
-                  cancelled: Callable[[], bool], character: str | None,
-                  loras: list[dict[str, Any]] | None) -> tuple[bytes, dict[str, Any], Any]:
+                  cancelled: Callable[[], bool], character: str | None, loras: list[dict[str, Any]] | None,
+                  uploads: dict[str, tuple[bytes, str]] | None = None) -> tuple[bytes, dict[str, Any], Any]:
+    """``uploads``: ``{parameter: (bytes, file name)}`` sent with ``POST /upload/image`` first; the
+    parameter gets the name the server chose."""
     from comfyvn.render.comfyui import server
 
     template = templates.get(template_id)
     bridge = server(url)
+    for parameter, (data, name) in (uploads or {}).items():
+        values = {**values, parameter: bridge.upload_image(data, name)["name"]}
     hardened = _hardened()
     if hardened:
         values = templates.apply_prompt_override(template, values, _override(character))
     graph = templates.build(template, values)
-    if hardened and loras:  # the whole stack, chained after the checkpoint
-        graph = templates.inject_loras(graph, loras)
+    inject = loras if hardened or "lora_name" not in (template.get("parameters") or {}) else None
+    if inject:  # the whole stack, chained after the checkpoint
+        graph = templates.inject_loras(graph, inject)
     bridge.poll_seconds = HARDENED_POLL_SECONDS if hardened else None
     result = bridge.run(graph, progress=progress, cancelled=cancelled)
     images = [o for o in result.outputs if o.node in {str(n) for n in template.get("outputs") or []}] or result.outputs
@@ -120,7 +126,7 @@ def _run_template(url: str, template_id: str, values: dict[str, Any], progress: 
         raise UpstreamError(f"ComfyUI at {url} finished {template_id!r} without an image", code="comfyui_no_output")
     provenance = {"tool": "comfyui", "server": url, "workflow_id": template_id, "prompt_id": result.prompt_id,
                   "seed": values.get("seed"), "cached": bool(result.cached_nodes)}
-    used = [*(loras or [] if hardened else [])]
+    used = [*(inject or [])]
     if values.get("lora_name"):
         used.append({"name": values["lora_name"], "strength": values.get("lora_strength")})
     if used:
@@ -176,11 +182,14 @@ def render_background(project: str, *, location: str, time_of_day: str | None = 
 def render_sprites(project: str, *, character: str, expressions: list[str], name: str | None = None,
                    appearance: str | None = None, style: str = "default", seed: int = 0, provider: str = "auto",
                    url: str | None = None, lora: dict[str, Any] | None = None,
-                   loras: list[dict[str, Any]] | None = None, progress: Progress | None = None,
+                   loras: list[dict[str, Any]] | None = None, pose: str | None = None,
+                   progress: Progress | None = None,
                    cancelled: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
     """One ``character.sprite`` asset per expression, under ``characters/<character>/<style>/``.
     ``loras``: the character's LoRA stack; the hardened bridge injects all of it, otherwise the
-    first (or ``lora``) goes through the ``sprite_pack`` template."""
+    first (or ``lora``) goes through the ``sprite_pack`` template. ``pose`` (a pose id, see
+    ``comfyvn.characters.poses``) renders through ``pose_blend_basic`` with the pose's image on
+    ComfyUI; the built-in renderer draws its standing figure."""
     if not expressions:
         raise InvalidInput("give at least one expression", details={"field": "expressions"})
     server = comfyui_url(provider, url)
@@ -196,21 +205,31 @@ def render_sprites(project: str, *, character: str, expressions: list[str], name
         for n, expression in enumerate(expressions):
             values = {"prompt": f"full body character sprite, {shown}, {appearance or ''}, {expression} expression, "
                                 "plain white background", "seed": seed, "width": 832, "height": 1216}
-            template = "scene_still"  # without a LoRA; sprite_pack adds the character's LoRA
+            template, uploads, stack = "scene_still", None, loras  # without a LoRA; sprite_pack adds one
             single = lora or (loras[0] if loras and not _hardened() else None)
-            if single:
+            if pose:  # the pose guides a ControlNet; the stack (or the single LoRA) is chained in
+                template, stack = "pose_blend_basic", loras or ([single] if single else None)
+                uploads = {"pose_image": (_pose_png(project, pose), f"pose-{pose}.png")}
+            elif single:
                 template = "sprite_pack"
                 values |= {"lora_name": single["name"], "lora_strength": float(single.get("strength", 0.8))}
             step = (lambda f, m, n=n: progress((n + f) / len(expressions), m)) if progress else None
             drawn[expression] = _comfy(server, template, values, step, cancelled, character=character,
-                                       loras=loras)
+                                       loras=stack, uploads=uploads)
     out = []
     for expression, (data, provenance) in drawn.items():
         rel = f"characters/{_slug(character, 'character')}/{_slug(style, 'default')}/{_slug(expression, 'neutral')}.png"
         out.append(_store(project, data, rel, "character.sprite", [_slug(character, "character"), expression],
-                          provenance | {"character": character}, {"character": character, "expression": expression,
-                                                                  "style": style}))
+                          provenance | {"character": character} | ({"pose": pose} if pose else {}),
+                          {"character": character, "expression": expression, "style": style}
+                          | ({"pose": pose} if pose else {})))
     return out
+
+
+def _pose_png(project: str, pose: str) -> bytes:
+    from comfyvn.characters.poses import pose_image
+
+    return pose_image(pose, project=project, width=832, height=1216)[0]
 
 
 def render_portrait(project: str, *, character: str, name: str | None = None, expression: str = "neutral",

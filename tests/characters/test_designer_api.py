@@ -143,3 +143,15 @@ def test_the_stack_reaches_a_comfyui_graph(client, mira, tmp_path):
                and n["inputs"]["strength_model"] == 0.6 for n in graph.values())
     [asset] = answer.json()["assets"]
     assert asset["provenance"]["loras"] == [{"name": "pixel_art_xl.safetensors", "strength": 0.6}]
+
+
+def test_sprites_follow_the_active_pose(client, mira):
+    assert_envelope(client.post("/api/characters/render", json={"character_id": mira, "kind": "sprites",
+                                                                 "pose": "nope", "blocking": True}), 404)
+    client.post("/api/poses", json={"id": "wave", "name": "Wave", "keypoints": [[0.5, 0.1, 1.0]] * 18})
+    [(kind, params)] = designer.render_requests("default", mira, kind="sprites", pose="wave")
+    assert params["pose"] == "wave"
+    answer = client.post("/api/characters/render", json={"character_id": mira, "kind": "sprites", "pose": "wave",
+                                                          "expressions": ["joy"], "blocking": True})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["assets"][0]["meta"]["pose"] == "wave"

@@ -188,7 +188,7 @@ def test_a_posed_sprite_through_an_uploaded_pose_image(client, comfy):
     uploaded = server(comfy.base_url).upload_image(pose_png, "wave.png")
     answer = client.post("/api/render/template", json={
         "template": "pose_blend_basic", "url": comfy.base_url, "blocking": True, "asset_type": "character.sprite",
-        "values": {"prompt": "sera waving", "pose_image": uploaded["name"], "lora_name": "detail_tweaker.safetensors",
+        "values": {"prompt": "sera waving", "pose_image": uploaded["name"],
                    "checkpoint": "sd_xl_base_1.0.safetensors", "width": 64, "height": 64}})
     assert answer.status_code == 200, answer.text
     graph = comfy.prompts[-1]["prompt"]
@@ -281,3 +281,21 @@ def test_a_device_that_went_away_fails_over_and_comes_back(client, tmp_path):
         shared.recheck_down(shared.scheduler(), older_than=0)
         state = {row["device"]: row for row in client.get("/api/schedule/state").json()["devices"]}
         assert state[sticky]["status"] == "healthy"
+
+
+def test_sprites_in_a_pose_on_comfyui(client, comfy):
+    client.post("/api/poses", json={"id": "wave", "name": "Wave", "keypoints": [[0.5, 0.1, 1.0]] * 18})
+    answer = client.post("/api/render/sprites", json={
+        "character": "sera", "expressions": ["joy"], "pose": "wave", "provider": "comfyui", "url": comfy.base_url,
+        "blocking": True, "loras": [{"name": "detail_tweaker.safetensors", "strength": 0.4}]})
+    assert answer.status_code == 200, answer.text
+    graph = comfy.prompts[-1]["prompt"]
+    classes = [n["class_type"] for n in graph.values()]
+    assert "ControlNetApplyAdvanced" in classes and classes.count("LoraLoader") == 1
+    image = next(n for n in graph.values() if n["class_type"] == "LoadImage")["inputs"]["image"]
+    assert (comfy.input_dir / image).is_file()  # the pose's stick figure, uploaded first
+    asset = answer.json()["assets"][0]
+    assert asset["meta"]["pose"] == "wave" and asset["provenance"]["workflow_id"] == "pose_blend_basic"
+    builtin = client.post("/api/render/sprites", json={"character": "sera", "expressions": ["joy"], "pose": "wave",
+                                                        "provider": "builtin", "blocking": True})
+    assert builtin.status_code == 200 and builtin.json()["assets"][0]["meta"]["pose"] == "wave"

@@ -56,6 +56,8 @@ class RenderBody(Strict):
     provider: Literal["auto", "builtin", "comfyui"] = "auto"
     url: str | None = None
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    pose: str | None = Field(default=None, max_length=128,
+                             description="Sprites in this pose (a pose id, or 'active' for the active persona's pose).")
     blocking: bool = Field(default=False, description="Render in the request instead of as jobs.")
 
 
@@ -63,7 +65,7 @@ class RenderBody(Strict):
 async def render(body: RenderBody, services: ServicesDep) -> Any:
     requests = designer.render_requests(body.project, body.character_id, kind=body.kind,
                                         expressions=body.expressions, style=body.style, provider=body.provider,
-                                        url=body.url, seed=body.seed)
+                                        url=body.url, seed=body.seed, pose=body.pose)
     if body.blocking:
         assets: list[dict[str, Any]] = []
         for kind, params in requests:
