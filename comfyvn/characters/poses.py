@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import logging
 import math
 import re
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 from comfyvn.config import runtime_paths
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 from comfyvn.core.store import atomic_write_json, read_json
 from comfyvn.projects.paths import check_id
 
@@ -103,17 +106,31 @@ def list_poses() -> list[dict[str, Any]]:
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = read_json(path)
-        if isinstance(data, dict) and data.get("id") == path.stem:
+        if isinstance(data, dict) and data.get("id") == path.stem and _valid(data, path):
             out.append({"id": path.stem, "name": data.get("name", path.stem), "tags": data.get("tags", []),
                         "kind": "image" if "image" in data else "keypoints"})
     return out
 
 
 def get_pose(pose_id: str) -> dict[str, Any]:
+    """The stored pose, checked like a new one (a hand-written file that is wrong is 422, naming why)."""
     data = read_json(_path(pose_id))
     if not isinstance(data, dict):
         raise NotFound(f"no pose {pose_id!r}; list them with GET /api/poses", details={"kind": "pose", "id": pose_id})
-    return data
+    try:
+        return check_pose(data)
+    except InvalidInput as exc:
+        raise InvalidInput(f"the stored pose {pose_id!r} is not valid: {exc.message}; fix or replace its file",
+                           code="invalid_pose", details=exc.details) from None
+
+
+def _valid(data: dict[str, Any], path: Path) -> bool:
+    try:
+        check_pose(data)
+        return True
+    except InvalidInput as exc:
+        log.warning("pose file %s is not valid (%s); skipped", path, exc.message)
+        return False
 
 
 def create_pose(data: Any, *, replace: bool = False) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Job:
     finished_at: float | None = None
     error: str | None = None
     telemetry: dict[str, Any] | None = None
+    placed: bool = False  # started by place(): the server's own render, never queued for workers
 
     def key(self) -> tuple[int, int, str]:
         return (-self.priority, self.seq, self.id)
@@ -239,7 +240,7 @@ class Scheduler:
                         kind=str(job.get("kind") or "render"), payload=dict(job.get("payload") or {}),
                         priority=_integer(job, "priority", 0), affinity=affinity, max_attempts=1, status="running",
                         attempts=1, assigned=chosen.device.id, enqueued_at=now, started_at=now,
-                        device=chosen.device.id)  # pinned: a failover requeue never hands it to a worker elsewhere
+                        device=chosen.device.id, placed=True)
             self._jobs[entry.id] = entry
             chosen.running.add(entry.id)
             if affinity:
@@ -411,10 +412,20 @@ class Scheduler:
         self._push(job)
 
     def _release_all(self, device_id: str) -> list[str]:
+        """A device went: its workers' jobs go back in the queues; placed jobs (the server's own
+        renders, whose caller fails over by itself) end failed and are never handed to a worker."""
         state = self._devices[device_id]
-        requeued = sorted(state.running, key=lambda job_id: self._jobs[job_id].seq)
-        for job_id in requeued:
-            self._requeue(self._jobs[job_id])
+        running = sorted(state.running, key=lambda job_id: self._jobs[job_id].seq)
+        requeued = []
+        for job_id in running:
+            job = self._jobs[job_id]
+            if job.placed:
+                job.status, job.error, job.finished_at = "failed", f"device '{device_id}' went down", self.clock()
+                state.failed += 1
+                self._finish(job)
+            else:
+                self._requeue(job)
+                requeued.append(job_id)
         state.running.clear()
         return requeued
 

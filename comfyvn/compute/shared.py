@@ -12,14 +12,15 @@ from typing import Any
 
 from comfyvn.compute.providers import Device, ProviderRegistry
 from comfyvn.compute.scheduler import Scheduler
-from comfyvn.core.errors import Conflict
+from comfyvn.core.errors import Conflict, Unavailable
 
 _lock = threading.Lock()
 _scheduler: Scheduler | None = None
 _stamp: Any = None
 _path: Any = None
 WAIT_STEP = 0.05
-RECHECK_SECONDS = 30.0  # a device marked down is probed again (GET /system_stats) after this long
+RECHECK_SECONDS = 30.0
+PROBE_WHILE_WAITING = 2.0  # while a render waits for a device, down ones are probed this often  # a device marked down is probed again (GET /system_stats) after this long
 
 
 def scheduler(*, resync: bool = False) -> Scheduler:
@@ -51,11 +52,18 @@ def device_for(kind: str, payload: dict[str, Any], *, affinity: str | None = Non
     shared = scheduler()
     recheck_down(shared)
     deadline = time.monotonic() + timeout
+    last_probe = time.monotonic()
     while (job := shared.place({"kind": kind, "payload": payload, "affinity": affinity})) is None:
         if cancelled():
             raise Conflict("the render was cancelled while waiting for a free device", code="cancelled")
+        if time.monotonic() - last_probe >= PROBE_WHILE_WAITING:  # a server that came back takes work again
+            recheck_down(shared, older_than=PROBE_WHILE_WAITING)
+            last_probe = time.monotonic()
+        if not any(row["status"] != "down" for row in shared.state()["devices"] if row["kind"] == "comfyui"):
+            raise Unavailable("no ComfyUI device is reachable: check the servers in /api/providers (POST "
+                              "/api/providers/{id}/check) or render with provider 'builtin'", code="devices_down")
         if time.monotonic() > deadline:
-            raise Conflict("every ComfyUI device stayed busy or down; try again later", code="devices_busy")
+            raise Conflict("every ComfyUI device stayed busy; try again later", code="devices_busy")
         time.sleep(WAIT_STEP)
     device = shared.device(job["assigned"])
     metrics: dict[str, Any] = {}

@@ -36,14 +36,20 @@ from comfyvn.core.errors import Conflict, InvalidInput, UpstreamError
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-PATH_RE = re.compile(r"(?:[A-Za-z]:\\|/)(?:[^\s'\"():,]+[/\\])+[^\s'\"():,]*")
+# the folders of a path (spaces allowed), Windows (C:\..., \\server\share\...) or POSIX (/...)
+WINDOWS_DIRS = re.compile(r"(?:\b[A-Za-z]:\\|\\\\)(?:[^\\\n'\"<>|]*\\)+")
+POSIX_DIRS = re.compile(r"(?<![\w.~])/(?:[^/\n'\"():]*/)+")
 MESSAGE_LIMIT = 300
+EXECUTION_EVENTS = frozenset({"execution_start", "execution_cached", "executing", "progress", "progress_state",
+                              "executed", "execution_success", "execution_error", "execution_interrupted"})
 
 
 def sanitise(text: object) -> str:
-    """A server message fit for users: absolute paths replaced by their file name, one line, short."""
+    """A server message fit for users: the folders of absolute paths left out (the file name stays),
+    one line, short."""
     line = " ".join(str(text or "").split())
-    line = PATH_RE.sub(lambda m: "…/" + re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], line)
+    line = WINDOWS_DIRS.sub(lambda _: "…\\", line)
+    line = POSIX_DIRS.sub("…/", line)
     return line if len(line) <= MESSAGE_LIMIT else line[:MESSAGE_LIMIT] + "…"
 
 
@@ -148,6 +154,8 @@ class ComfyUIServer:
         except (ValueError, KeyError, TypeError):
             return
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
+        if kind not in EXECUTION_EVENTS:  # `status` and other broadcasts say nothing about our prompt
+            return
         with self._lock:
             if kind == "execution_start" and prompt_id:
                 self._running = prompt_id
@@ -185,6 +193,9 @@ class ComfyUIServer:
         if socket is not None:
             socket.close()
         self.http.close()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(2.0)
 
     # -- REST -----------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -329,7 +340,7 @@ class ComfyUIServer:
                 self._quietly_interrupt(state.prompt_id)
                 raise
             if time.monotonic() > deadline:
-                self.interrupt(state.prompt_id)
+                self._quietly_interrupt(state.prompt_id)
                 raise UpstreamError(f"ComfyUI at {self.base_url} did not finish the render in time",
                                     code="comfyui_timeout", details={"server": self.base_url})
             if state.done.is_set():

@@ -42,3 +42,10 @@ def comfyvn_routers():
     from comfyvn.server.routes import render
 
     return [render.router]
+
+
+@hookimpl
+def comfyvn_shutdown(services):
+    from comfyvn.render.comfyui import close_all
+
+    close_all()  # the ComfyUI sockets and their watcher threads

@@ -1,6 +1,8 @@
 """Template locks: the node classes and inputs a workflow template needs, recorded once
-(``comfyvn/workflows/<id>.lock.json``) and checked against a server's ``/object_info`` before
-anything is submitted ("provider template + lock").
+(``comfyvn/workflows/<id>.lock.json``) and checked against a server's ``/object_info`` with
+``tools/lock_nodes.py --server URL`` ("provider template + lock"), e.g. when a provider is added.
+Renders do not check first: ComfyUI itself refuses a graph naming a missing class (422
+``comfyui_rejected`` names it).
 
 A lock::
 

@@ -51,10 +51,14 @@ def comfyui_url(provider: str, url: str | None) -> str | None:
     return None
 
 
-def _configured_comfyui() -> bool:
+def _configured_urls() -> list[str]:
     from comfyvn.compute.providers import enabled_comfyui_urls
 
-    return bool(enabled_comfyui_urls())
+    return enabled_comfyui_urls()
+
+
+def _configured_comfyui() -> bool:
+    return bool(_configured_urls())
 
 
 def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str], provenance: dict[str, Any],
@@ -104,17 +108,32 @@ def _run_template(url: str, template_id: str, values: dict[str, Any], progress: 
                   uploads: dict[str, tuple[bytes, str]] | None = None) -> tuple[bytes, dict[str, Any], Any]:
     """``uploads``: ``{parameter: (bytes, file name)}`` sent with ``POST /upload/image`` first; the
     parameter gets the name the server chose."""
-    from comfyvn.render.comfyui import server
+    from comfyvn.render.comfyui import ComfyUIServer, server
 
     template = templates.get(template_id)
-    bridge = server(url)
+    configured = url.rstrip("/") in {u.rstrip("/") for u in _configured_urls()}
+    bridge = server(url) if configured else ComfyUIServer(url)  # a one-off url gets no lasting socket
+    try:
+        return _run_on(bridge, url, template, template_id, values, progress, cancelled, character, loras, uploads)
+    finally:
+        if not configured:
+            bridge.close()
+
+
+def _run_on(bridge: Any, url: str, template: dict[str, Any], template_id: str, values: dict[str, Any],
+            progress: Progress | None, cancelled: Callable[[], bool], character: str | None,
+            loras: list[dict[str, Any]] | None, uploads: dict[str, tuple[bytes, str]] | None
+            ) -> tuple[bytes, dict[str, Any], Any]:
     for parameter, (data, name) in (uploads or {}).items():
         values = {**values, parameter: bridge.upload_image(data, name)["name"]}
     hardened = _hardened()
     if hardened:
         values = templates.apply_prompt_override(template, values, _override(character))
     graph = templates.build(template, values)
-    inject = loras if hardened or "lora_name" not in (template.get("parameters") or {}) else None
+    if "lora_name" in (template.get("parameters") or {}) and not hardened:
+        inject = None  # the template's own LoRA input carries it
+    else:
+        inject = (loras if hardened else (loras or [])[:1]) or None
     if inject:  # the whole stack, chained after the checkpoint
         graph = templates.inject_loras(graph, inject)
     bridge.poll_seconds = HARDENED_POLL_SECONDS if hardened else None

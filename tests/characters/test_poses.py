@@ -102,3 +102,14 @@ def test_image_poses_serve_their_asset(client):
     assert picture.status_code == 200 and picture.content == png
     client.post("/api/poses", json={"id": "lost", "image": "no-such-uid"})
     assert_envelope(client.get("/api/poses/lost/image"), 404)
+
+
+def test_a_hand_written_bad_pose_file_is_422_not_500(client):
+    from comfyvn.characters import poses
+
+    folder = poses.poses_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bad.json").write_text('{"id": "bad", "name": "Bad", "keypoints": [[0.5, 0.5, 1.0]]}')
+    answer = client.get("/api/poses/bad/image")
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_pose"
+    assert "bad" not in [p["id"] for p in client.get("/api/poses").json().get("items", client.get("/api/poses").json().get("poses", []))]

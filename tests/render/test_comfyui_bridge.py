@@ -141,6 +141,63 @@ def test_unreachable_server_is_a_clear_error():
     client.close()
 
 
-def test_sanitise_removes_paths_and_keeps_file_names():
-    text = sanitise("Error loading /home/user/ComfyUI/models/checkpoints/x.safetensors: C:\\Users\\me\\a.ckpt bad")
-    assert "/home" not in text and "Users" not in text and "x.safetensors" in text and "a.ckpt" in text
+@pytest.mark.parametrize("message, kept", [
+    ("Error loading /home/user/ComfyUI/models/checkpoints/x.safetensors: bad", "x.safetensors"),
+    ("Error loading C:\\Users\\John Smith\\ComfyUI\\models\\a.ckpt: bad", "a.ckpt"),
+    ("C:\\Program Files\\ComfyUI\\models\\loras\\l.safetensors missing", "l.safetensors"),
+    ("\\\\nas\\share\\models\\x.ckpt missing", "x.ckpt"),
+    ("/home/me/My Models/ckpt/a.safetensors not found", "a.safetensors"),
+])
+def test_sanitise_removes_folders_and_keeps_file_names(message, kept):
+    text = sanitise(message)
+    assert kept in text
+    for private in ("home", "Users", "John", "Program Files", "nas", "share", "My Models"):
+        assert private not in text
+    assert sanitise("and/or stays") == "and/or stays"
+
+
+def test_other_users_status_messages_do_not_hide_a_lost_final_message(comfy, bridge):
+    import httpx
+
+    comfy.drop_final = True
+    stop = threading.Event()
+
+    def busy_neighbour():  # another client keeps the queue moving: the server broadcasts `status`
+        n = 0
+        while not stop.is_set():
+            n += 1
+            httpx.post(comfy.base_url + "/prompt", json={"prompt": still(color=0x100000 + n), "client_id": "other"})
+            stop.wait(0.2)
+
+    neighbour = threading.Thread(target=busy_neighbour, daemon=True)
+    neighbour.start()
+    try:
+        result = bridge.run(still(color=0xABCDEF), timeout=8)
+    finally:
+        stop.set()
+        neighbour.join(5)
+    assert result.outputs
+
+
+def test_one_off_servers_leave_no_threads_behind(comfy):
+    import threading as threads
+
+    from fastapi.testclient import TestClient
+
+    from comfyvn.server.app import create_app
+
+    def watchers() -> list[str]:
+        return [t.name for t in threads.enumerate() if t.name.startswith("comfyui-ws")]
+
+    before = watchers()
+    with TestClient(create_app(configure_logging=False)) as client:
+        for n in range(3):
+            answer = client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
+                                                                "blocking": True, "values": {"color": 500 + n}})
+            assert answer.status_code == 200, answer.text
+        assert watchers() == before  # a one-off url: its socket closes with the render
+        client.post("/api/providers", json={"id": "gpu", "kind": "comfyui", "base_url": comfy.base_url})
+        assert client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
+                                                          "blocking": True, "values": {"color": 9}}).status_code == 200
+        assert len(watchers()) == len(before) + 1  # a configured server keeps one socket
+    assert watchers() == before  # closed when the server stops

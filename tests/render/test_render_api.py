@@ -299,3 +299,29 @@ def test_sprites_in_a_pose_on_comfyui(client, comfy):
     builtin = client.post("/api/render/sprites", json={"character": "sera", "expressions": ["joy"], "pose": "wave",
                                                         "provider": "builtin", "blocking": True})
     assert builtin.status_code == 200 and builtin.json()["assets"][0]["meta"]["pose"] == "wave"
+
+
+def test_a_render_whose_device_goes_down_is_not_handed_to_workers(client):
+    from comfyvn.compute import shared
+    from comfyvn.compute.providers import Device
+    from comfyvn.compute.scheduler import Scheduler
+
+    scheduler = Scheduler([Device(id="gpu", base_url="http://127.0.0.1:9")])
+    job = scheduler.place({"kind": "render.scene_still", "affinity": "character:sera"})
+    assert scheduler.health("gpu", "down", "gone")["requeued"] == []
+    scheduler.health("gpu", "healthy")
+    assert scheduler.claim("gpu") is None  # never queued for an external worker
+    assert scheduler.get(job["id"])["status"] == "failed"
+    assert shared.scheduler() is shared.scheduler()
+
+
+def test_renders_fail_fast_when_every_device_is_down_and_recover(client, comfy):
+    from comfyvn.compute import shared
+
+    client.post("/api/providers", json={"id": "gpu", "kind": "comfyui", "base_url": comfy.base_url})
+    shared.scheduler().health("gpu", "down", "restarting")
+    down = client.post("/api/render/portrait", json={"character": "kai", "blocking": True})
+    assert_envelope(down, 503, "devices_down")
+    shared.recheck_down(shared.scheduler(), older_than=0)  # what the next render does after 30 s
+    back = client.post("/api/render/portrait", json={"character": "kai", "blocking": True})
+    assert back.status_code == 200, back.text
