@@ -14,6 +14,7 @@ from rich.table import Table
 
 from comfyvn import __version__
 from comfyvn.core.errors import ComfyVNError
+from comfyvn.export import cli as export_cli
 from comfyvn.roleplay import cli as roleplay_cli
 from comfyvn.scenario import cli as scenario_cli
 
@@ -35,6 +36,7 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(token_app, name="token")
 app.add_typer(scenario_cli.app, name="scenario")
+app.add_typer(export_cli.app, name="export")
 app.command("import")(roleplay_cli.import_command)
 
 out = Console(soft_wrap=True)

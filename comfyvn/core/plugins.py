@@ -48,6 +48,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "comfyvn.compute.domain",
     "comfyvn.perf.domain",
     "comfyvn.characters.domain",
+    "comfyvn.export.domain",
 )
 ENTRY_POINT_GROUP = "comfyvn"
 

@@ -1,0 +1,59 @@
+"""``comfyvn export renpy``: a project -> a playable Ren'Py project (then Ren'Py's lint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from comfyvn.core.errors import ComfyVNError
+
+app = typer.Typer(help="Export a project as a game.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@app.command("renpy")
+def renpy_command(
+    project: str = typer.Option("default", "--project", "-p", help="The project to export."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write it (default: <data>/build/<project>/renpy_game)."),
+    name: Optional[str] = typer.Option(None, help="The game's title (default: the project's name)."),
+    seed: str = typer.Option("0", help="The story PRNG's seed (an integer or any text)."),
+    per_scene: bool = typer.Option(True, "--per-scene/--no-per-scene", help="One .rpy module per scene, or all in script.rpy."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
+    lint: Optional[bool] = typer.Option(None, "--lint/--no-lint", help="Run Ren'Py's lint afterwards (default: when Ren'Py is installed)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Export a project to a Ren'Py project and lint it. Exit 1 when lint reports errors."""
+    from comfyvn.export.service import export_renpy
+
+    try:
+        result = export_renpy(project, out=out_dir, name=name, seed=int(seed) if seed.lstrip("-").isdigit() else seed,
+                              per_scene=per_scene, dry_run=dry_run, lint=lint)
+    except ComfyVNError as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(json.dumps(result, default=str))
+    else:
+        verb = "would change" if dry_run else "wrote"
+        counts = result["changes"]
+        out.print(f"{verb} {escape(result['out'])}: {counts['added']} added, {counts['changed']} changed, "
+                  f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+        for kind, items in result["manifest"]["missing"].items():
+            if items:
+                out.print(f"[yellow]missing {kind}[/] (placeholders used): {escape(', '.join(items[:10]))}")
+        lint_report = result.get("lint")
+        if lint_report:
+            state = "[green]lint clean[/]" if lint_report["ok"] else f"[red]lint: {len(lint_report['errors'])} error(s)[/]"
+            out.print(f"{state} ({lint_report['seconds']} s)")
+            for line in lint_report["errors"][:20]:
+                out.print(f"  {escape(line)}")
+        elif not dry_run and lint is not False:
+            out.print("Ren'Py not found: lint skipped (install Debian's renpy or set COMFYVN_RENPY_SDK)")
+    if result.get("lint") and not result["lint"]["ok"]:
+        raise typer.Exit(1)

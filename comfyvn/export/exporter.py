@@ -1,0 +1,232 @@
+"""A project -> a playable Ren'Py project, built in memory and then written (or compared, for a
+dry run). Same project + options => byte-identical files.
+
+    <out>/game/options.rpy, gui.rpy, screens.rpy, gui/*.png   our own base game (base_game)
+    <out>/game/cvn_runtime.rpy     the story logic (renpy_runtime)
+    <out>/game/cvn_defs.rpy        characters, images, story variables (renpy_script.definitions)
+    <out>/game/script.rpy          label start: every scene in order (see load_scenes)
+    <out>/game/scenes/<scene>.rpy  one module per scene (or inlined in script.rpy)
+    <out>/game/images/..., audio/...   asset files, provenance stripped
+    <out>/export_manifest.json     scenes, labels, assets with hashes, what is missing
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfyvn.core.errors import InvalidInput
+from comfyvn.core.store import atomic_write_bytes
+from comfyvn.export.renpy_names import ident
+from comfyvn.export.renpy_runtime import RUNTIME
+from comfyvn.export.renpy_script import Context, definitions, scene_source
+from comfyvn.scenario.models import Scene, parse_scene
+from comfyvn.scenario.rng import StoryRandom
+
+MANIFEST = "export_manifest.json"
+EXPORTER_VERSION = 1
+
+
+@dataclass
+class Options:
+    name: str = "ComfyVN Story"
+    version: str = "1.0"
+    seed: int | str = 0
+    per_scene: bool = True
+    with_trace: bool = False  # cvn_trace records visited nodes (for generated playthrough tests)
+
+
+@dataclass
+class Build:
+    files: dict[str, bytes] = field(default_factory=dict)  # path under <out> -> bytes
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, path: str, data: bytes | str) -> None:
+        self.files[path] = data.encode("utf-8") if isinstance(data, str) else data
+
+
+class Assets:
+    """Finds the files the script names in the project's asset registry (sprites by character and
+    expression, backgrounds and audio by uid or path) and copies them without provenance."""
+
+    def __init__(self, project: str | None) -> None:
+        self.project = project
+        self.used: dict[str, dict[str, Any]] = {}  # game path -> {uid, sha256, source}
+        self.build: Build | None = None
+        self._registry = None
+        if project is not None:
+            from comfyvn.assets.registry import registry
+
+            self._registry = registry(project).open()
+
+    def _copy(self, sidecar: dict[str, Any], game_path: str) -> str:
+        from comfyvn.assets import provenance
+
+        assert self._registry is not None and self.build is not None
+        data = self._registry.file_of(sidecar["uid"]).read_bytes()
+        if data.startswith(b"\x89PNG"):
+            data = provenance.strip_png(data)
+        self.build.add(f"game/{game_path}", data)
+        self.used[game_path] = {"uid": sidecar["uid"], "sha256": hashlib.sha256(data).hexdigest(),
+                                "type": sidecar["type"], "license": sidecar.get("license")}
+        return game_path
+
+    def _by_ref(self, ref: str) -> dict[str, Any] | None:
+        if self._registry is None:
+            return None
+        try:
+            return self._registry.get(ref)
+        except Exception:  # noqa: BLE001 - not a uid: try it as a path
+            items = self._registry.query(q=ref, limit=50)["items"]
+            return next((s for s in items if s["path"] == ref), None)
+
+    def background(self, ref: str) -> str | None:
+        sidecar = self._by_ref(ref)
+        if sidecar is None and self._registry is not None:  # a background named like the reference
+            words = [w for w in ident(ref).split("_") if w]
+            items = self._registry.query(type="background", q=words[0] if words else None, limit=50)["items"]
+            sidecar = next((s for s in items if all(w in s["path"].lower() for w in words)), None)
+        if sidecar is None or not sidecar["path"].lower().endswith((".png", ".jpg", ".webp")):
+            return None
+        return self._copy(sidecar, f"images/bg/{ident(ref, 'bg')}.{sidecar['path'].rsplit('.', 1)[1].lower()}")
+
+    def sprite(self, character: str, expression: str) -> str | None:
+        if self._registry is None:
+            return None
+        for asset_type in ("character.sprite", "character.expression"):
+            items = self._registry.query(type=asset_type, tags=[character.lower()], limit=500)["items"]
+            for sidecar in items:
+                if ident(str(sidecar.get("meta", {}).get("expression", ""))) == expression:
+                    ext = sidecar["path"].rsplit(".", 1)[1].lower()
+                    return self._copy(sidecar, f"images/characters/{ident(character)}/{expression}.{ext}")
+        return None
+
+    def audio(self, ref: str) -> str | None:
+        sidecar = self._by_ref(ref)
+        if sidecar is None or not sidecar.get("meta", {}).get("mime", "").startswith("audio/"):
+            return None
+        ext = sidecar["path"].rsplit(".", 1)[1].lower()
+        return self._copy(sidecar, f"audio/{ident(sidecar['uid'])}.{ext}")
+
+
+def build(scenes: list[Scene], options: Options, *, project: str | None = None) -> Build:
+    """Every file of the exported game, in memory."""
+    if not scenes:
+        raise InvalidInput("nothing to export: the project has no scenes", code="nothing_to_export")
+    out = Build()
+    assets = Assets(project)
+    assets.build = out
+    ctx = Context(audio=assets.audio, trace=options.with_trace)
+    modules = {}
+    for scene in scenes:
+        modules[scene.id] = scene_source(scene, ctx)
+    seed_state = StoryRandom(options.seed).state
+    missing: dict[str, list[str]] = {"backgrounds": [], "sprites": [], "audio": []}
+
+    def files(kind: str, key: str) -> str | None:
+        found = assets.background(key) if kind == "bg" else assets.sprite(*key.split("/", 1))
+        if found is None:
+            missing["backgrounds" if kind == "bg" else "sprites"].append(key)
+        return found
+
+    defs = definitions(ctx, seed_state=seed_state, files=files)
+    for path, data in base_files(options).items():
+        out.add(f"game/{path}", data)
+    out.add("game/cvn_runtime.rpy", RUNTIME)
+    out.add("game/cvn_defs.rpy", defs)
+    start = ["# Generated by ComfyVN: the story from its first scene to its last.", "label start:"]
+    for n, scene in enumerate(scenes, 1):
+        start.append(f"    call {ctx.scene_labels[scene.id]} from _cvn_call_{n}")
+    start.append("    return")
+    body = "\n".join(start) + "\n"
+    if options.per_scene:
+        for scene in scenes:
+            out.add(f"game/scenes/{ident(scene.id, 's')}.rpy", modules[scene.id])
+    else:
+        body += "\n" + "\n".join(modules[scene.id] for scene in scenes)
+    out.add("game/script.rpy", body)
+    out.manifest = {
+        "exporter_version": EXPORTER_VERSION, "name": options.name, "version": options.version,
+        "seed": options.seed, "rng_state": seed_state,
+        "scenes": [{"id": s.id, "label": ctx.scene_labels[s.id],
+                    "nodes": {n.id: ctx.label(s.id, n.id) for n in s.nodes}} for s in scenes],
+        "assets": [{"path": path, **info} for path, info in sorted(assets.used.items())],
+        "missing": {"backgrounds": sorted(missing["backgrounds"]), "sprites": sorted(missing["sprites"]),
+                    "audio": sorted(ctx.missing_audio)},
+    }
+    out.manifest["files"] = sorted({*out.files, MANIFEST})
+    out.add(MANIFEST, json.dumps(out.manifest, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def base_files(options: Options) -> dict[str, bytes]:
+    """Our base game (options, GUI, screens, GUI images) as ``{path under game/: bytes}``."""
+    import tempfile
+
+    from comfyvn.export.base_game import write_base
+
+    with tempfile.TemporaryDirectory(prefix="cvn-base-") as tmp:
+        game = Path(tmp)
+        write_base(game, name=options.name, version=options.version, build_name=ident(options.name, "game"),
+                   save_directory=f"{ident(options.name, 'game')}-comfyvn")
+        return {p.relative_to(game).as_posix(): p.read_bytes() for p in sorted(game.rglob("*")) if p.is_file()}
+
+
+def diff(build_: Build, out_dir: Path) -> dict[str, list[str]]:
+    """What writing ``build_`` to ``out_dir`` would change (generated files only; the game's own
+    saves, cache and logs are not ours and are left alone)."""
+    added, changed, same = [], [], []
+    for path, data in sorted(build_.files.items()):
+        target = out_dir / path
+        if not target.is_file():
+            added.append(path)
+        elif target.read_bytes() != data:
+            changed.append(path)
+        else:
+            same.append(path)
+    removed = sorted(p for p in _previous(out_dir) if p not in build_.files)
+    return {"added": added, "changed": changed, "removed": removed, "unchanged": same}
+
+
+def _previous(out_dir: Path) -> list[str]:
+    """The files the last export wrote (from its manifest)."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        return list(manifest.get("files") or [])
+    except (OSError, ValueError):
+        return []
+
+
+def write(build_: Build, out_dir: Path) -> dict[str, list[str]]:
+    """Write the files that changed, remove the ones the previous export made and this one does
+    not, and record the file list in the manifest."""
+    changes = diff(build_, out_dir)
+    for path in changes["added"] + changes["changed"]:
+        atomic_write_bytes(out_dir / path, build_.files[path])
+    for path in changes["removed"]:
+        (out_dir / path).unlink(missing_ok=True)
+    cache = out_dir / "game" / "cache"
+    if cache.is_dir() and (changes["added"] or changes["changed"] or changes["removed"]):
+        shutil.rmtree(cache, ignore_errors=True)  # Ren'Py's compiled cache of the old scripts
+    return changes
+
+
+def load_scenes(project: str, scene_ids: list[str] | None = None) -> list[Scene]:
+    """The project's scenes: ``scene_ids`` in that order; else every timeline's scenes (timelines by
+    id, each in its own order), then the scenes no timeline lists, by id."""
+    from comfyvn.projects import store
+
+    scenes = store.collection("scene")
+    if scene_ids is None:
+        ordered: list[str] = []
+        timelines = store.collection("timeline")
+        for summary in sorted(timelines.list(project), key=lambda t: t["id"]):
+            ordered += timelines.get(project, summary["id"])["data"].get("scenes") or []
+        existing = scenes.ids(project)
+        scene_ids = [s for s in dict.fromkeys(ordered) if s in set(existing)]
+        scene_ids += [s for s in sorted(existing) if s not in set(scene_ids)]
+    return [parse_scene(scenes.get(project, scene_id)["data"]) for scene_id in scene_ids]

@@ -1,0 +1,75 @@
+"""Export a project to Ren'Py: build, write (or only compare, for a dry run), then lint with
+Ren'Py itself when it is installed. Shared by ``comfyvn export renpy``,
+``scripts/export_renpy.py`` and ``/api/export/renpy``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from comfyvn.config import runtime_paths
+from comfyvn.core.errors import InvalidInput
+from comfyvn.export import exporter
+
+Progress = Callable[[float, str], None]
+
+
+def default_out(project: str) -> Path:
+    return runtime_paths.data_dir() / "build" / project / "renpy_game"
+
+
+def export_renpy(project: str, *, out: Path | None = None, name: str | None = None, seed: int | str = 0,
+                 per_scene: bool = True, dry_run: bool = False, lint: bool | None = None,
+                 scenes: list[str] | None = None, with_trace: bool = False,
+                 progress: Progress = lambda fraction, message: None) -> dict[str, Any]:
+    """Export ``project``; ``lint``: True runs Ren'Py's lint (error when Ren'Py is missing), None
+    runs it when Ren'Py is found, False skips it. Returns what changed, the manifest and the lint."""
+    from comfyvn.projects.store import require_project
+
+    require_project(project)
+    target = Path(out) if out else default_out(project)
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"--out {target} is a file, not a folder", details={"out": str(target)})
+    progress(0.05, "reading scenes")
+    loaded = exporter.load_scenes(project, scenes)
+    title = name or _project_name(project)
+    progress(0.2, f"writing {len(loaded)} scene(s)")
+    built = exporter.build(loaded, exporter.Options(name=title, seed=seed, per_scene=per_scene,
+                                                    with_trace=with_trace), project=project)
+    if dry_run:
+        changes = exporter.diff(built, target)
+        return {"dry_run": True, "out": str(target), "changes": _counts(changes), "diff": _lists(changes),
+                "manifest": built.manifest}
+    changes = exporter.write(built, target)
+    result: dict[str, Any] = {"dry_run": False, "out": str(target), "changes": _counts(changes),
+                              "manifest": built.manifest, "lint": None}
+    if lint is not False:
+        from comfyvn.export import renpy_tool
+
+        renpy = renpy_tool.find_renpy()
+        if renpy is None and lint:
+            renpy_tool.require_renpy()  # raises with the install hint
+        if renpy is not None:
+            progress(0.7, "linting with Ren'Py")
+            report = renpy_tool.lint(target, renpy=renpy)
+            result["lint"] = {"ok": report.ok, "errors": report.errors, "seconds": round(report.seconds, 2)}
+    progress(1.0, "done")
+    return result
+
+
+def _project_name(project: str) -> str:
+    from comfyvn.projects.store import get_project
+
+    try:
+        return str(get_project(project)["data"].get("name") or project)
+    except Exception:  # noqa: BLE001 - the title is cosmetic
+        return project
+
+
+def _counts(changes: dict[str, list[str]]) -> dict[str, int]:
+    return {key: len(value) for key, value in changes.items()}
+
+
+def _lists(changes: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {key: value for key, value in changes.items() if key != "unchanged"}

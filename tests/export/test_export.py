@@ -1,0 +1,128 @@
+"""Ren'Py export through its public surfaces: the service, the CLI and the API. Determinism, dry
+runs, escaping, imported chats, and Ren'Py's own lint on the result (when Ren'Py is installed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from comfyvn.export import exporter, renpy_tool
+from comfyvn.export.service import export_renpy
+from comfyvn.projects import store
+from tests.conftest import assert_envelope
+from tests.support.scenes import sample_scene
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "sillytavern" / "synthetic"
+needs_renpy = pytest.mark.skipif(renpy_tool.find_renpy() is None, reason="Ren'Py is not installed "
+                                 "(apt-get install renpy; scripts/run_tests.sh installs it as root)")
+
+TRICKY = {
+    "id": "tricky", "title": 'Quotes "and" [brackets]', "start": "a",
+    "variables": {"config": 1, "score": 0},
+    "cast": [{"id": "mira", "name": 'Mira "M" [x]', "color": "#cc3366"}],
+    "nodes": [
+        {"id": "a", "speaker": "mira", "text": 'She said "hi" \\ [name] {b}bold{/b} 100%', "expression": "very happy",
+         "actions": [{"type": "increment", "key": "score"}],
+         "beats": [{"kind": "direction", "text": "*waves* {not a tag}"},
+                   {"kind": "background", "image": "cafe night", "transition": {"style": "fade", "duration": 1}},
+                   {"kind": "show", "character": "mira", "expression": "sad", "position": "left"},
+                   {"kind": "wait", "seconds": 0.5},
+                   {"kind": "narrate", "text": "Line one\nline two"}],
+         "choices": [{"id": "c1", "label": 'Say "yes"', "target": "b",
+                      "conditions": [{"key": "score", "operator": "gte", "value": 1}]},
+                     {"id": "c2", "label": "[No]", "target": "b", "actions": [{"type": "set", "key": "config", "value": 2}]}]},
+        {"id": "b", "type": "random", "text": "Fate.", "choices": [
+            {"id": "r1", "target": "end", "weight": 2}, {"id": "r2", "target": "end", "weight": 0}]},
+        {"id": "end", "type": "end", "speaker": "Stranger", "text": "Bye."},
+    ],
+}
+
+
+def add_scene(scene: dict) -> None:
+    store.require_project("default")
+    store.collection("scene").create("default", scene)
+
+
+def test_two_exports_are_byte_identical_and_dry_runs_write_nothing(tmp_path):
+    add_scene(sample_scene())
+    add_scene(TRICKY)
+    scenes = exporter.load_scenes("default")
+    first = exporter.build(scenes, exporter.Options(name="Game", seed=7), project="default")
+    second = exporter.build(exporter.load_scenes("default"), exporter.Options(name="Game", seed=7), project="default")
+    assert first.files == second.files
+    out = tmp_path / "game"
+    preview = export_renpy("default", out=out, dry_run=True, seed=7, name="Game")
+    assert preview["changes"]["added"] == len(first.files) and not out.exists()
+    written = export_renpy("default", out=out, lint=False, seed=7, name="Game")
+    assert written["changes"]["added"] == len(first.files)
+    again = export_renpy("default", out=out, dry_run=True, seed=7, name="Game")
+    assert again["changes"] == {"added": 0, "changed": 0, "removed": 0, "unchanged": len(first.files) + 0}
+    store.collection("scene").delete("default", "tricky")
+    after = export_renpy("default", out=out, dry_run=True, seed=7, name="Game")
+    assert "game/scenes/tricky.rpy" in after["diff"]["removed"] and after["changes"]["changed"] >= 1
+    export_renpy("default", out=out, lint=False, seed=7, name="Game")
+    assert not (out / "game" / "scenes" / "tricky.rpy").exists()
+
+
+def test_the_script_follows_the_scene(tmp_path):
+    add_scene(TRICKY)
+    built = exporter.build(exporter.load_scenes("default"), exporter.Options(seed="story"), project="default")
+    script = built.files["game/scenes/tricky.rpy"].decode()
+    assert 'cvn_ch_mira "She said \\"hi\\" \\\\ [[name] {{b}bold{{/b} 100%%" id tricky_a' in script
+    assert '"{i}*waves* {{not a tag}{/i}"' in script and '"Line one\\nline two"' in script
+    assert "scene bg cafe_night" in script and "with Fade(0.5, 0.0, 0.5)" in script and "pause 0.5" in script
+    assert '"Say \\"yes\\"" if cvn_open(' in script and "$ cvn_i = cvn_pick(" in script
+    defs = built.files["game/cvn_defs.rpy"].decode()
+    assert "default v_config = 1" in defs and "default v_score = 0" in defs  # no clash with Ren'Py's config
+    assert 'define cvn_ch_mira = Character("Mira \\"M\\" [[x]", color="#cc3366")' in defs
+    assert "attribute very_happy" in defs and "attribute sad" in defs
+    assert built.manifest["missing"]["backgrounds"] == ["cafe night"]
+    assert json.loads(built.files["export_manifest.json"])["rng_state"] == built.manifest["rng_state"]
+
+
+@needs_renpy
+@pytest.mark.slow
+def test_exports_pass_renpys_lint(tmp_path):
+    add_scene(sample_scene())
+    add_scene(TRICKY)
+    result = export_renpy("default", out=tmp_path / "game", lint=True, name='A "quoted" [title]')
+    assert result["lint"]["ok"], result["lint"]["errors"]
+
+
+@needs_renpy
+@pytest.mark.slow
+def test_an_imported_sillytavern_chat_exports_lint_clean(tmp_path):
+    from comfyvn.roleplay.service import import_log
+
+    for name in ("Seraphina - 2024-09-28@01h00m07s.jsonl", "group chats__2024-09-28@02h10m00s.jsonl"):
+        path = FIXTURES / name
+        if not path.exists():
+            pytest.skip("shared fixtures not present")
+        import_log(path.read_bytes(), name, swipes_as_choices=True)
+    result = export_renpy("default", out=tmp_path / "game", lint=True)
+    assert result["lint"]["ok"], result["lint"]["errors"]
+    assert len(result["manifest"]["scenes"]) >= 2
+
+
+def test_cli_and_api(client, tmp_path, server_env):
+    add_scene(sample_scene())
+    cli = [sys.executable, "-m", "comfyvn", "export", "renpy", "--out", str(tmp_path / "cli"), "--no-lint", "--json"]
+    done = subprocess.run(cli, capture_output=True, text=True, env=server_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changes"]["added"] > 10
+    bad = subprocess.run([*cli[:-1], "--project", "nope"], capture_output=True, text=True, env=server_env, timeout=120)
+    assert bad.returncode == 2 and "nope" in bad.stderr
+    script = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_renpy.py"), "--out", str(tmp_path / "s"),
+                             "--no-lint", "--dry-run"], capture_output=True, text=True, env=server_env, timeout=120)
+    assert script.returncode == 0 and "would change" in script.stdout
+    answer = client.post("/api/export/renpy", json={"out": str(tmp_path / "api"), "lint": False, "blocking": True})
+    assert answer.status_code == 200, answer.text
+    preview = client.get("/api/export/renpy/preview", params={"out": str(tmp_path / "api")}).json()
+    assert preview["dry_run"] and preview["changes"]["changed"] == 0 and preview["changes"]["added"] == 0
+    assert_envelope(client.post("/api/export/renpy", json={"project": "nope", "blocking": True}), 404)
+    assert_envelope(client.post("/api/export/renpy", json={"seed": [1], "blocking": True}), 422)
