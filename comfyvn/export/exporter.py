@@ -24,7 +24,7 @@ from comfyvn.core.store import atomic_write_bytes
 from comfyvn.export.renpy_names import ident
 from comfyvn.export.renpy_runtime import RUNTIME
 from comfyvn.export.renpy_script import Context, definitions, scene_source
-from comfyvn.scenario.models import Scene, parse_scene
+from comfyvn.scenario.models import Scene, gc_paused, parse_scene
 from comfyvn.scenario.rng import StoryRandom
 
 MANIFEST = "export_manifest.json"
@@ -115,6 +115,11 @@ class Assets:
 
 def build(scenes: list[Scene], options: Options, *, project: str | None = None) -> Build:
     """Every file of the exported game, in memory."""
+    with gc_paused():  # hundreds of thousands of short-lived plan objects, no cycles
+        return _build(scenes, options, project)
+
+
+def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     if not scenes:
         raise InvalidInput("nothing to export: the project has no scenes", code="nothing_to_export")
     out = Build()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 IDENT = re.compile(r"[^A-Za-z0-9_]+")
 KEYWORDS = frozenset({
@@ -16,6 +17,7 @@ KEYWORDS = frozenset({
 })
 
 
+@lru_cache(maxsize=1 << 16)  # called for every label, sprite and line id: the same few thousand names
 def ident(text: str, fallback: str = "x") -> str:
     """A Python/Ren'Py identifier made from ``text`` (lower-case, ``_`` for anything else)."""
     name = IDENT.sub("_", text.strip().lower()).strip("_") or fallback

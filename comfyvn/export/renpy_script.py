@@ -101,9 +101,8 @@ def _node(scene: Scene, node: Node, planned: dict[str, Any], ctx: Context) -> li
         out.append(f"{I}$ cvn_apply({actions_literal(node.actions)})")
     stage = planned["entry"]
     out += _set_stage(stage, ctx)
-    lines = {line.id: line for line in node.lines() if line.id}
     for frame in planned["frames"]:
-        out += _frame(scene, node, frame, stage, lines, ctx)
+        out += _frame(scene, node, frame, stage, ctx)
         stage = frame["stage"]
     out += _exit(scene, node, ctx)
     out.append("")
@@ -120,8 +119,7 @@ def _set_stage(stage: dict[str, Any], ctx: Context) -> list[str]:
     return out
 
 
-def _frame(scene: Scene, node: Node, frame: dict[str, Any], before: dict[str, Any], lines: dict[str, Any],
-           ctx: Context) -> list[str]:
+def _frame(scene: Scene, node: Node, frame: dict[str, Any], before: dict[str, Any], ctx: Context) -> list[str]:
     after = frame["stage"]
     out: list[str] = []
     if after.get("background") != before.get("background"):
@@ -143,7 +141,7 @@ def _frame(scene: Scene, node: Node, frame: dict[str, Any], before: dict[str, An
     if frame.get("wait"):
         out.append(f"{I}pause {frame['wait']!r}")
     if frame.get("text") is not None:
-        out.append(_say(scene, frame, lines.get(frame.get("beat")), ctx))
+        out.append(_say(scene, node, frame, ctx))
     return out
 
 
@@ -181,10 +179,9 @@ def _audio_file(ref: str, ctx: Context) -> str | None:
     return path
 
 
-def _say(scene: Scene, frame: dict[str, Any], line: Any, ctx: Context) -> str:
-    beat_id = frame.get("beat") or f"{frame['index']}"
-    say_id = ctx.say_ids((scene.id, frame.get("beat"), frame["index"] if not frame.get("beat") else None),
-                         f"{ident(scene.id, 's')}_{ident(str(beat_id), 'l')}")
+def _say(scene: Scene, node: Node, frame: dict[str, Any], ctx: Context) -> str:
+    beat_id = frame.get("beat") or f"{node.id}_{frame['index']}"  # line ids are stable; the rest by position
+    say_id = ctx.say_ids((scene.id, node.id, frame["index"]), f"{ident(scene.id, 's')}_{ident(str(beat_id), 'l')}")
     text = say_text(frame["text"])
     if frame["kind"] == "direction":
         text = '"{i}' + text[1:-1] + '{/i}"'

@@ -88,6 +88,7 @@ def plan_scene(scene: Scene, node_id: str | None = None) -> dict[str, Any]:
     sources = entry_sources(scene, order)
     wanted = order if node_id is None else [node_id]
     needed = _needed(wanted, sources)
+    keep = set(wanted)  # a set: membership in the 10,000-item order list made planning quadratic
     ends: dict[str, Stage] = {}
     planned = []
     for current in order:
@@ -96,9 +97,9 @@ def plan_scene(scene: Scene, node_id: str | None = None) -> dict[str, Any]:
         source = sources[current]
         stage = ends[source].copy() if source is not None else Stage(cast)
         entry = stage.snapshot()
-        frames = _play(nodes[current], stage, keep_frames=current in wanted)
+        frames = _play(nodes[current], stage, keep_frames=current in keep)
         ends[current] = stage
-        if current in wanted:
+        if current in keep:
             planned.append({"id": current, "type": nodes[current].type, "entry_from": source, "entry": entry,
                             "frames": frames})
     return {

@@ -56,6 +56,12 @@ class Cast:
         return member is not None and member.role == "character"
 
 
+def _flat_copy(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of a background or music dict (their values are plain scalars: a shallow copy is a
+    full one, and several times cheaper than ``copy.deepcopy``)."""
+    return None if value is None else dict(value)
+
+
 def _transition(value: m.Transition | None) -> dict[str, Any] | None:
     return None if value is None else {"style": value.style, "duration": value.duration}
 
@@ -70,8 +76,8 @@ class Stage:
 
     def copy(self) -> Stage:
         twin = Stage(self.cast)
-        twin.background = copy.deepcopy(self.background)
-        twin.music = copy.deepcopy(self.music)
+        twin.background = _flat_copy(self.background)
+        twin.music = _flat_copy(self.music)
         twin.actors = {key: copy.copy(actor) for key, actor in self.actors.items()}
         twin.activity = list(self.activity)
         return twin
@@ -89,8 +95,8 @@ class Stage:
                            "xalign": POSITIONS[position], "expression": actor.expression,
                            "auto": actor.position is None})
         people.sort(key=lambda p: (p["xalign"] is None, p["xalign"] or 0.0, entry[p["id"]]))
-        return {"background": copy.deepcopy(self.background), "characters": people,
-                "music": copy.deepcopy(self.music)}
+        return {"background": _flat_copy(self.background), "characters": people,
+                "music": _flat_copy(self.music)}
 
     # -- changing ----------------------------------------------------------------------------
 
