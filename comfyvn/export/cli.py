@@ -26,14 +26,32 @@ def renpy_command(
     per_scene: bool = typer.Option(True, "--per-scene/--no-per-scene", help="One .rpy module per scene, or all in script.rpy."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
     lint: Optional[bool] = typer.Option(None, "--lint/--no-lint", help="Run Ren'Py's lint afterwards (default: when Ren'Py is installed)."),
+    publish: bool = typer.Option(False, "--publish", help="Also write a deterministic zip of the game."),
+    publish_out: Optional[Path] = typer.Option(None, "--publish-out", help="The zip (default: exports/renpy/<name>.zip)."),
+    platform: list[str] = typer.Option(["pc"], "--platform", help="Platform folders in the zip (repeatable)."),
+    invoke_sdk: bool = typer.Option(False, "--invoke-sdk", help="Run the Ren'Py SDK's launcher after zipping."),
+    renpy_sdk: Optional[Path] = typer.Option(None, "--renpy-sdk", help="The Ren'Py SDK folder for --invoke-sdk."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a project to a Ren'Py project and lint it. Exit 1 when lint reports errors."""
+    from comfyvn.export.renpy_names import ident
     from comfyvn.export.service import export_renpy
 
+    if invoke_sdk and not renpy_sdk:
+        err.print("[bold red]error:[/] --invoke-sdk needs --renpy-sdk PATH (a Ren'Py SDK folder)")
+        raise typer.Exit(2)
     try:
         result = export_renpy(project, out=out_dir, name=name, seed=int(seed) if seed.lstrip("-").isdigit() else seed,
                               per_scene=per_scene, dry_run=dry_run, lint=lint)
+        if publish and not dry_run:
+            from comfyvn.export import publish as publishing
+
+            title = result["manifest"]["name"]
+            target = publish_out or Path("exports") / "renpy" / f"{ident(title, 'game')}.zip"
+            result["publish"] = publishing.publish(Path(result["out"]), target, name=title,
+                                                   version=result["manifest"]["version"], platforms=platform)
+            if invoke_sdk:
+                result["publish"]["sdk"] = publishing.invoke_sdk(Path(result["out"]), renpy_sdk)
     except ComfyVNError as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}")
         raise typer.Exit(2) from None
@@ -55,5 +73,7 @@ def renpy_command(
                 out.print(f"  {escape(line)}")
         elif not dry_run and lint is not False:
             out.print("Ren'Py not found: lint skipped (install Debian's renpy or set COMFYVN_RENPY_SDK)")
+        if result.get("publish"):
+            out.print(f"published {escape(result['publish']['archive'])} ({result['publish']['bytes']} bytes)")
     if result.get("lint") and not result["lint"]["ok"]:
         raise typer.Exit(1)

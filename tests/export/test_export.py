@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from comfyvn.core.errors import InvalidInput
 from comfyvn.export import exporter, renpy_tool
 from comfyvn.export.service import export_renpy
 from comfyvn.projects import store
@@ -126,3 +127,29 @@ def test_cli_and_api(client, tmp_path, server_env):
     assert preview["dry_run"] and preview["changes"]["changed"] == 0 and preview["changes"]["added"] == 0
     assert_envelope(client.post("/api/export/renpy", json={"project": "nope", "blocking": True}), 404)
     assert_envelope(client.post("/api/export/renpy", json={"seed": [1], "blocking": True}), 422)
+
+
+def test_publish_archives_are_deterministic(tmp_path, server_env):
+    import zipfile
+
+    from comfyvn.export import publish
+
+    add_scene(sample_scene())
+    export_renpy("default", out=tmp_path / "game", lint=False, name="Zip Me")
+    (tmp_path / "game" / "game" / "cache").mkdir()
+    (tmp_path / "game" / "game" / "cache" / "junk.rpyb").write_bytes(b"x")  # Ren'Py's, never published
+    first = publish.publish(tmp_path / "game", tmp_path / "a.zip", name="Zip Me", platforms=["linux", "win"])
+    second = publish.publish(tmp_path / "game", tmp_path / "b.zip", name="Zip Me", platforms=["win", "linux"])
+    assert first["sha256"] == second["sha256"] and (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
+    assert "game/script.rpy" in names and "publish_manifest.json" in names and "platforms/linux/README.txt" in names
+    assert not any("cache" in n for n in names)
+    with pytest.raises(InvalidInput, match="platform"):
+        publish.publish(tmp_path / "game", tmp_path / "c.zip", name="x", platforms=["amiga"])
+    cli = [sys.executable, "-m", "comfyvn", "export", "renpy", "--out", str(tmp_path / "cli"), "--no-lint",
+           "--publish", "--publish-out", str(tmp_path / "cli.zip"), "--platform", "linux"]
+    done = subprocess.run(cli, capture_output=True, text=True, env=server_env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert zipfile.ZipFile(tmp_path / "cli.zip").testzip() is None
+    sdk = subprocess.run([*cli, "--invoke-sdk"], capture_output=True, text=True, env=server_env, timeout=120)
+    assert sdk.returncode == 2 and "--renpy-sdk" in sdk.stderr
