@@ -26,6 +26,8 @@ def renpy_command(
     per_scene: bool = typer.Option(True, "--per-scene/--no-per-scene", help="One .rpy module per scene, or all in script.rpy."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
     lint: Optional[bool] = typer.Option(None, "--lint/--no-lint", help="Run Ren'Py's lint afterwards (default: when Ren'Py is installed)."),
+    with_tests: bool = typer.Option(False, "--with-tests", help="Add testcases that play each ending and check the "
+                                    "visited nodes against our runner; run them after lint."),
     publish: bool = typer.Option(False, "--publish", help="Also write a deterministic zip of the game."),
     publish_out: Optional[Path] = typer.Option(None, "--publish-out", help="The zip (default: exports/renpy/<name>.zip)."),
     platform: list[str] = typer.Option(["pc"], "--platform", help="Platform folders in the zip (repeatable)."),
@@ -42,7 +44,7 @@ def renpy_command(
         raise typer.Exit(2)
     try:
         result = export_renpy(project, out=out_dir, name=name, seed=int(seed) if seed.lstrip("-").isdigit() else seed,
-                              per_scene=per_scene, dry_run=dry_run, lint=lint)
+                              per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests)
         if publish and not dry_run:
             from comfyvn.export import publish as publishing
 
@@ -73,7 +75,10 @@ def renpy_command(
                 out.print(f"  {escape(line)}")
         elif not dry_run and lint is not False:
             out.print("Ren'Py not found: lint skipped (install Debian's renpy or set COMFYVN_RENPY_SDK)")
+        for test in result.get("tests") or []:
+            state = "[green]passed[/]" if test["ok"] else "[red]failed[/]"
+            out.print(f"playthrough {test['testcase']}: {state} ({test['seconds']} s) {escape(' '.join(test['errors']))}")
         if result.get("publish"):
             out.print(f"published {escape(result['publish']['archive'])} ({result['publish']['bytes']} bytes)")
-    if result.get("lint") and not result["lint"]["ok"]:
+    if (result.get("lint") and not result["lint"]["ok"]) or any(not t["ok"] for t in result.get("tests") or []):
         raise typer.Exit(1)

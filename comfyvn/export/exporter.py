@@ -38,6 +38,7 @@ class Options:
     seed: int | str = 0
     per_scene: bool = True
     with_trace: bool = False  # cvn_trace records visited nodes (for generated playthrough tests)
+    with_tests: bool = False  # testcases that play each ending of the first scene (implies with_trace)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     out = Build()
     assets = Assets(project)
     assets.build = out
-    ctx = Context(audio=assets.audio, trace=options.with_trace)
+    ctx = Context(audio=assets.audio, trace=options.with_trace or options.with_tests)
     modules = {}
     for scene in scenes:
         modules[scene.id] = scene_source(scene, ctx)
@@ -154,9 +155,16 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     else:
         body += "\n" + "\n".join(modules[scene.id] for scene in scenes)
     out.add("game/script.rpy", body)
+    tests: list[str] = []
+    if options.with_tests:
+        from comfyvn.export.playtests import testcases
+
+        first = scenes[0]
+        source, tests = testcases(first, {n.id: ctx.label(first.id, n.id) for n in first.nodes}, options.seed)
+        out.add("game/cvn_tests.rpy", source)
     out.manifest = {
         "exporter_version": EXPORTER_VERSION, "name": options.name, "version": options.version,
-        "seed": options.seed, "rng_state": seed_state,
+        "seed": options.seed, "rng_state": seed_state, "testcases": tests,
         "scenes": [{"id": s.id, "label": ctx.scene_labels[s.id],
                     "nodes": {n.id: ctx.label(s.id, n.id) for n in s.nodes}} for s in scenes],
         "assets": [{"path": path, **info} for path, info in sorted(assets.used.items())],

@@ -20,6 +20,8 @@ class ExportParams(BaseModel):
     per_scene: bool = True
     lint: bool | None = Field(default=None, description="Run Ren'Py's lint (null: when Ren'Py is installed).")
     scenes: list[str] | None = Field(default=None, description="Scene ids in order (default: the timeline's).")
+    with_tests: bool = Field(default=False, description="Add and run playthroughs of each ending (checked "
+                                                        "against our runner).")
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def default_out(project: str) -> Path:
 
 def export_renpy(project: str, *, out: Path | None = None, name: str | None = None, seed: int | str = 0,
                  per_scene: bool = True, dry_run: bool = False, lint: bool | None = None,
-                 scenes: list[str] | None = None, with_trace: bool = False,
+                 scenes: list[str] | None = None, with_trace: bool = False, with_tests: bool = False,
                  progress: Progress = lambda fraction, message: None) -> dict[str, Any]:
     """Export ``project``; ``lint``: True runs Ren'Py's lint (error when Ren'Py is missing), None
     runs it when Ren'Py is found, False skips it. Returns what changed, the manifest and the lint."""
@@ -36,7 +36,7 @@ def export_renpy(project: str, *, out: Path | None = None, name: str | None = No
     title = name or _project_name(project)
     progress(0.2, f"writing {len(loaded)} scene(s)")
     built = exporter.build(loaded, exporter.Options(name=title, seed=seed, per_scene=per_scene,
-                                                    with_trace=with_trace), project=project)
+                                                    with_trace=with_trace, with_tests=with_tests), project=project)
     if dry_run:
         changes = exporter.diff(built, target)
         return {"dry_run": True, "out": str(target), "changes": _counts(changes), "diff": _lists(changes),
@@ -54,8 +54,23 @@ def export_renpy(project: str, *, out: Path | None = None, name: str | None = No
             progress(0.7, "linting with Ren'Py")
             report = renpy_tool.lint(target, renpy=renpy)
             result["lint"] = {"ok": report.ok, "errors": report.errors, "seconds": round(report.seconds, 2)}
+            if with_tests and report.ok:
+                result["tests"] = run_tests(target, built.manifest["testcases"], renpy, progress)
     progress(1.0, "done")
     return result
+
+
+def run_tests(game: Path, names: list[str], renpy: Any, progress: Progress) -> list[dict[str, Any]]:
+    """Run the generated playthroughs in Ren'Py (headless); one report per testcase."""
+    from comfyvn.export import renpy_tool
+
+    results = []
+    for n, name in enumerate(names):
+        progress(0.8 + 0.2 * n / max(len(names), 1), f"playing {name}")
+        report = renpy_tool.run_test(game, name, renpy=renpy, timeout=180)
+        results.append({"testcase": name, "ok": report.ok, "seconds": round(report.seconds, 2),
+                        "errors": report.errors})
+    return results
 
 
 def _project_name(project: str) -> str:

@@ -153,3 +153,38 @@ def test_publish_archives_are_deterministic(tmp_path, server_env):
     assert zipfile.ZipFile(tmp_path / "cli.zip").testzip() is None
     sdk = subprocess.run([*cli, "--invoke-sdk"], capture_output=True, text=True, env=server_env, timeout=120)
     assert sdk.returncode == 2 and "--renpy-sdk" in sdk.stderr
+
+
+DICE = {  # a random branch first: which ending a seed reaches is the PRNG's decision, on both sides
+    "id": "dice", "start": "roll", "variables": {"luck": 0},
+    "nodes": [
+        {"id": "roll", "type": "random", "text": "The die rolls.", "choices": [
+            {"id": "low", "target": "low", "weight": 1, "actions": [{"type": "decrement", "key": "luck"}]},
+            {"id": "mid", "target": "mid", "weight": 2},
+            {"id": "high", "target": "high", "weight": 3, "actions": [{"type": "increment", "key": "luck", "value": 2}]}]},
+        {"id": "low", "text": "Low.", "next": "ask"}, {"id": "mid", "text": "Middle.", "next": "ask"},
+        {"id": "high", "text": "High!", "next": "ask"},
+        {"id": "ask", "type": "choice", "text": "Again?", "choices": [
+            {"id": "lucky", "label": "Lucky", "target": "win", "conditions": [{"key": "luck", "operator": "gt", "value": 0}]},
+            {"id": "plain", "label": "Plain", "target": "done"}]},
+        {"id": "win", "type": "end", "text": "You win."}, {"id": "done", "type": "end", "text": "Done."},
+    ],
+}
+
+
+@needs_renpy
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_playthroughs_in_renpy_follow_the_runner(tmp_path):
+    from comfyvn.scenario.models import parse_scene
+    from comfyvn.scenario.runner import ScenarioRunner
+
+    add_scene(DICE)
+    for seed in (1, 3, 4):  # seeds that roll high, low and middle
+        result = export_renpy("default", out=tmp_path / f"g{seed}", lint=True, with_tests=True, seed=seed)
+        assert result["lint"]["ok"], result["lint"]["errors"]
+        assert result["tests"] and all(t["ok"] for t in result["tests"]), result["tests"]
+        rolled = ScenarioRunner(parse_scene(DICE)).run(ScenarioRunner(parse_scene(DICE)).start(seed=seed),
+                                                       max_steps=1)[0].node
+        source = (tmp_path / f"g{seed}" / "game" / "cvn_tests.rpy").read_text()
+        assert f'"roll", "{rolled}"' in source  # the playthrough asserts the runner's roll
