@@ -37,6 +37,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(token_app, name="token")
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(export_cli.app, name="export")
+app.command("make")(export_cli.make_command)
 app.command("import")(roleplay_cli.import_command)
 
 out = Console(soft_wrap=True)

@@ -82,3 +82,55 @@ def renpy_command(
             out.print(f"published {escape(result['publish']['archive'])} ({result['publish']['bytes']} bytes)")
     if (result.get("lint") and not result["lint"]["ok"]) or any(not t["ok"] for t in result.get("tests") or []):
         raise typer.Exit(1)
+
+
+def make_command(
+    paths: list[Path] = typer.Argument(..., help="Chat logs, character cards, SillyTavern folders."),
+    out_dir: Path = typer.Option(..., "--out", help="Where the game goes."),
+    project: str = typer.Option("default", "--project", "-p", help="The project to import into and export."),
+    name: Optional[str] = typer.Option(None, help="The game's title (default: the project's name)."),
+    provider: str = typer.Option("auto", help="Who draws: auto (ComfyUI when configured), builtin or comfyui."),
+    seed: int = typer.Option(0, help="Seed for the art and the story PRNG."),
+) -> None:
+    """Import chats and cards, draw the characters and backgrounds, export a Ren'Py game and lint it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from comfyvn.export.make import make
+    from comfyvn.roleplay.cli import _plans
+    from comfyvn.sillytavern import importer
+
+    from comfyvn.projects.store import create_project
+
+    plans = _plans(paths, None, importer.KINDS)
+    items = [item for plan in plans for item in plan.items]
+    if not items:
+        err.print("[bold red]error:[/] nothing to import in the given paths")
+        raise typer.Exit(2)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[message]}", markup=False),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("making", total=1.0, message="")
+        try:
+            create_project({"id": project}, exist_ok=True)  # make starts a project of its own when asked to
+            report = importer.import_items(items, project=project, progress=lambda f, m: bar.update(
+                task, completed=0.1 * f, message=m))
+            failed = [row for row in report["items"] if row["status"] == "error"]
+            for row in failed:
+                err.print(f"[yellow]not imported:[/] {escape(row['item'])}: {escape(row['error']['message'])}")
+            result = make(project, out=out_dir, name=name, provider=provider, seed=seed,
+                          progress=lambda f, m: bar.update(task, completed=f, message=m))
+        except ComfyVNError as exc:
+            err.print(f"[bold red]error:[/] {escape(exc.message)}")
+            raise typer.Exit(2) from None
+    out.print(f"game written to {escape(result['out'])} ({len(result['manifest']['scenes'])} scene(s), "
+              f"{result['drawn']['characters']} character(s) drawn, {result['drawn']['backgrounds']} background(s))")
+    lint_report = result.get("lint")
+    if lint_report:
+        out.print("[green]Ren'Py lint: clean[/]" if lint_report["ok"] else
+                  f"[red]Ren'Py lint: {len(lint_report['errors'])} error(s)[/]")
+        out.print(f"play it: renpy {escape(result['out'])}")
+    else:
+        out.print("Ren'Py not found: install it (apt-get install renpy) or the SDK from renpy.org, then run: "
+                  f"renpy {escape(result['out'])}")
+    if lint_report and not lint_report["ok"]:
+        raise typer.Exit(1)

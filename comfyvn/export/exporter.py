@@ -99,9 +99,10 @@ class Assets:
         if self._registry is None:
             return None
         for asset_type in ("character.sprite", "character.expression"):
-            items = self._registry.query(type=asset_type, tags=[character.lower()], limit=500)["items"]
+            items = self._registry.query(type=asset_type, q=character, limit=500)["items"]
             for sidecar in items:
-                if ident(str(sidecar.get("meta", {}).get("expression", ""))) == expression:
+                meta = sidecar.get("meta", {})
+                if meta.get("character") == character and ident(str(meta.get("expression", ""))) == expression:
                     ext = sidecar["path"].rsplit(".", 1)[1].lower()
                     return self._copy(sidecar, f"images/characters/{ident(character)}/{expression}.{ext}")
         return None

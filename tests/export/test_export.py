@@ -188,3 +188,23 @@ def test_playthroughs_in_renpy_follow_the_runner(tmp_path):
                                                        max_steps=1)[0].node
         source = (tmp_path / f"g{seed}" / "game" / "cvn_tests.rpy").read_text()
         assert f'"roll", "{rolled}"' in source  # the playthrough asserts the runner's roll
+
+
+@needs_renpy
+@pytest.mark.slow
+def test_make_turns_a_chat_and_a_card_into_a_linted_game(tmp_path, server_env):
+    chat = FIXTURES / "Seraphina - 2024-09-28@01h00m07s.jsonl"
+    card = FIXTURES / "card_v2_chara_plus_v3_ccv3.png"
+    if not chat.exists():
+        pytest.skip("shared fixtures not present")
+    done = subprocess.run([sys.executable, "-m", "comfyvn", "make", str(chat), str(card), "--out", str(tmp_path / "g")],
+                          capture_output=True, text=True, env=server_env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Ren'Py lint: clean" in done.stdout and "play it: renpy" in done.stdout
+    manifest = json.loads((tmp_path / "g" / "export_manifest.json").read_text())
+    assert manifest["missing"] == {"audio": [], "backgrounds": [], "sprites": []}  # everything drawn
+    assert any(a["path"].startswith("images/characters/") for a in manifest["assets"])
+    empty = subprocess.run([sys.executable, "-m", "comfyvn", "make", str(card), "--out", str(tmp_path / "h"),
+                            "--project", "cards-only"],
+                           capture_output=True, text=True, env=server_env, timeout=600)
+    assert empty.returncode == 2 and "no scenes" in empty.stderr
