@@ -16,7 +16,14 @@ def comfyvn_job_kinds():
 
 
 @hookimpl
-def comfyvn_routers():
-    from comfyvn.server.routes import export
+def comfyvn_shutdown(services):
+    from comfyvn.export import viewer
 
-    return [export.router]
+    viewer.stop()  # no game left running after the server
+
+
+@hookimpl
+def comfyvn_routers():
+    from comfyvn.server.routes import export, viewer
+
+    return [export.router, viewer.router]

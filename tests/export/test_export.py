@@ -208,3 +208,23 @@ def test_make_turns_a_chat_and_a_card_into_a_linted_game(tmp_path, server_env):
                             "--project", "cards-only"],
                            capture_output=True, text=True, env=server_env, timeout=600)
     assert empty.returncode == 2 and "no scenes" in empty.stderr
+
+
+def test_viewer_starts_tracks_and_stops_a_game(client, tmp_path, monkeypatch):
+    add_scene(sample_scene())
+    export_renpy("default", out=tmp_path / "game", lint=False)
+    fake = tmp_path / "fake_renpy.py"  # stands in for Ren'Py: answers --version, then runs until stopped
+    fake.write_text("#!/usr/bin/env python3\nimport sys, time\nif '--version' in sys.argv:\n"
+                    "    print('Ren\\'Py 8.0.3.22090809')\n    sys.exit(0)\ntime.sleep(600)\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("COMFYVN_RENPY_PROJECT_DIR", str(tmp_path / "game"))
+    assert client.get("/api/viewer/status").json()["running"] is False
+    started = client.post("/api/viewer/start", json={"renpy_executable": str(fake)}).json()
+    assert started["running"] and started["project_path"] == str(tmp_path / "game")
+    assert client.get("/api/viewer/status").json()["pid"] == started["pid"]
+    stopped = client.post("/api/viewer/stop").json()
+    assert stopped["running"] is False and stopped["exit_code"] is not None
+    (tmp_path / "empty").mkdir()
+    assert_envelope(client.post("/api/viewer/start", json={"project_path": str(tmp_path / "empty")}), 422,
+                    "not_a_game")
+    assert_envelope(client.post("/api/viewer/start", json={"renpy_executable": str(tmp_path / "none")}), 503)
