@@ -24,7 +24,6 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -137,38 +136,19 @@ def bench_search(count: int, runtime: Path) -> dict:
 
 
 def _http_search(runtime: Path, queries: list[dict]) -> dict:
-    from comfyvn.config.baseurl_authority import find_open_port
+    from benchmarks import serve
 
-    port = find_open_port("127.0.0.1", 0)
-    env = {**os.environ, "COMFYVN_RUNTIME_ROOT": str(runtime), "PYTHONPATH": str(ROOT), "COMFYVN_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "comfyvn.server.app:create_app",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=30) as client:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    raise SystemExit("the server did not start within 60 s")
-                time.sleep(0.1)
-            params = [{**q, "project": "bench"} for q in queries]
-            for p in params[:20]:
-                assert client.get("/assets", params=p).status_code == 200
-            times = []
-            for p in params:
-                t0 = time.perf_counter()
-                response = client.get("/assets", params=p)
-                times.append(time.perf_counter() - t0)
-                assert response.status_code == 200, response.text
-        return {"http_p50_ms": _pct(times, 0.5), "http_p95_ms": _pct(times, 0.95)}
-    finally:
-        server.terminate()
-        server.wait(30)
+    with serve.server(runtime) as base, httpx.Client(base_url=base, timeout=30) as client:
+        params = [{**q, "project": "bench"} for q in queries]
+        for p in params[:20]:
+            assert client.get("/assets", params=p).status_code == 200
+        times = []
+        for p in params:
+            t0 = time.perf_counter()
+            response = client.get("/assets", params=p)
+            times.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
+    return {"http_p50_ms": _pct(times, 0.5), "http_p95_ms": _pct(times, 0.95)}
 
 
 def main() -> int:

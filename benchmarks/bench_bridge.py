@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -77,42 +75,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    from comfyvn.config.baseurl_authority import find_open_port
+    from benchmarks import serve
     from tests.support.comfy_server import FakeComfyUI
 
-    with tempfile.TemporaryDirectory() as tmp, FakeComfyUI(Path(tmp) / "comfy") as comfy:
-        port = find_open_port("127.0.0.1", 0)
-        env = {**os.environ, "COMFYVN_RUNTIME_ROOT": str(Path(tmp) / "runtime"), "PYTHONPATH": str(ROOT),
-               "COMFYVN_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "comfyvn.server.app:create_app",
-                                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if httpx.get(base + "/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    raise SystemExit("the ComfyVN server did not start")
-                time.sleep(0.1)
-            color = 1
-            direct_times, our_times = [], []
-            with connect(base.replace("http", "ws") + "/jobs/ws", proxy=None) as ws:
-                ws.recv()  # snapshot
-                for n in range(args.runs + 3):  # the first runs warm both sides up
-                    color += 1
-                    d = direct(comfy.base_url, color)
-                    color += 1
-                    o = ours(base, ws, comfy.base_url, color)
-                    if n >= 3:
-                        direct_times.append(d)
-                        our_times.append(o)
-        finally:
-            server.terminate()
-            server.wait(30)
+    with tempfile.TemporaryDirectory() as tmp, FakeComfyUI(Path(tmp) / "comfy") as comfy, \
+            serve.server(Path(tmp) / "runtime") as base:
+        color = 1
+        direct_times, our_times = [], []
+        with connect(base.replace("http", "ws") + "/jobs/ws", proxy=None) as ws:
+            ws.recv()  # snapshot
+            for n in range(args.runs + 3):  # the first runs warm both sides up
+                color += 1
+                d = direct(comfy.base_url, color)
+                color += 1
+                o = ours(base, ws, comfy.base_url, color)
+                if n >= 3:
+                    direct_times.append(d)
+                    our_times.append(o)
     added = [o - d for o, d in zip(our_times, direct_times)]
     med = statistics.median(added) * 1000
     print(json.dumps({"benchmark": "comfyui_bridge", "runs": args.runs,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +26,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import wsclient  # noqa: E402
+from benchmarks import serve, wsclient  # noqa: E402
 
 
 class EmitBody(BaseModel):
@@ -59,13 +57,6 @@ def bench_app():
         return {"started": True}
 
     return app
-
-
-def _free_port() -> int:
-    sys.path.insert(0, str(ROOT))
-    from comfyvn.config.baseurl_authority import find_open_port
-
-    return find_open_port("127.0.0.1", 0)
 
 
 async def _run(port: int, subscribers: int, rate: float, seconds: float) -> dict:
@@ -124,31 +115,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as runtime:
-        env = {**os.environ, "COMFYVN_RUNTIME_ROOT": runtime, "COMFYVN_LOG_LEVEL": "WARNING",
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "comfyvn", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--app", "benchmarks.bench_hook_fanout:bench_app", "--factory"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.time() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(0.1)
-            result = asyncio.run(_run(port, args.subscribers, args.rate, args.seconds))
-        finally:
-            server.terminate()
-            server.wait(10)
+    with tempfile.TemporaryDirectory() as runtime, serve.server(runtime, app="benchmarks.bench_hook_fanout:bench_app",
+                                                                 timeout=30) as base:
+        port = int(base.rsplit(":", 1)[1])
+        result = asyncio.run(_run(port, args.subscribers, args.rate, args.seconds))
     result.update({"benchmark": "hook_bus_ws_fanout", "goal": "p99 < 20 ms at 1000 events/s to 100 subscribers"})
     result["goal_met"] = bool(result["latency_ms"]["p99"] is not None and result["latency_ms"]["p99"] < 20
                               and result["delivery_ratio"] == 1.0)

@@ -12,7 +12,7 @@ from typing import Any
 
 from comfyvn.compute.providers import Device, ProviderRegistry
 from comfyvn.compute.scheduler import Scheduler
-from comfyvn.core.errors import Conflict, Unavailable
+from comfyvn.core.errors import Conflict, NotFound, Unavailable
 
 _lock = threading.Lock()
 _scheduler: Scheduler | None = None
@@ -87,7 +87,7 @@ def recheck_down(shared: Scheduler, *, older_than: float = RECHECK_SECONDS) -> N
             continue
         try:
             provider = ProviderRegistry().get(row["device"])
-        except Exception:  # noqa: BLE001 - removed meanwhile
+        except NotFound:  # removed meanwhile
             continue
         result = check(provider)
         _quietly(lambda row=row, result=result: shared.health(row["device"], result["status"], result["error"]))
@@ -96,5 +96,5 @@ def recheck_down(shared: Scheduler, *, older_than: float = RECHECK_SECONDS) -> N
 def _quietly(call: Callable[[], Any]) -> None:
     try:
         call()
-    except Exception:  # noqa: BLE001 - the device was removed meanwhile: nothing left to record
+    except (Conflict, NotFound):  # the device went or the job was ended by its going: nothing left to record
         pass

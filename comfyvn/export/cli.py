@@ -38,12 +38,13 @@ def renpy_command(
     """Export a project to a Ren'Py project and lint it. Exit 1 when lint reports errors."""
     from comfyvn.export.renpy_names import ident
     from comfyvn.export.service import export_renpy
+    from comfyvn.scenario.rng import seed_from_text
 
     if invoke_sdk and not renpy_sdk:
         err.print("[bold red]error:[/] --invoke-sdk needs --renpy-sdk PATH (a Ren'Py SDK folder)")
         raise typer.Exit(2)
     try:
-        result = export_renpy(project, out=out_dir, name=name, seed=int(seed) if seed.lstrip("-").isdigit() else seed,
+        result = export_renpy(project, out=out_dir, name=name, seed=seed_from_text(seed),
                               per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests)
         if publish and not dry_run:
             from comfyvn.export import publish as publishing

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comfyvn.core.errors import InvalidInput
+from comfyvn.core.errors import InvalidInput, NotFound
 from comfyvn.core.store import atomic_write_bytes
 from comfyvn.export.renpy_names import ident
 from comfyvn.export.renpy_runtime import RUNTIME
@@ -81,7 +81,7 @@ class Assets:
             return None
         try:
             return self._registry.get(ref)
-        except Exception:  # noqa: BLE001 - not a uid: try it as a path
+        except NotFound:  # not a uid: try it as a path
             items = self._registry.query(q=ref, limit=50)["items"]
             return next((s for s in items if s["path"] == ref), None)
 

@@ -99,25 +99,27 @@ class TestRunReport:
     errors: list[str] = field(default_factory=list)
 
 
-def find_renpy() -> RenPy | None:
-    """The Ren'Py to use, or None when none is installed. A COMFYVN_RENPY_* variable pointing at
-    something unusable raises RenPyMissing (it was asked for explicitly). Remembered per setting."""
-    key = tuple(os.environ.get(name, "") for name in ("COMFYVN_RENPY_SDK", "COMFYVN_RENPY_EXECUTABLE", "PATH"))
+def find_renpy(*, sdk: str | None = None, executable: str | None = None) -> RenPy | None:
+    """The Ren'Py to use, or None when none is installed: ``sdk`` / ``executable`` when given, else
+    COMFYVN_RENPY_SDK / COMFYVN_RENPY_EXECUTABLE, else Debian's, else ``renpy`` on PATH. One that was
+    asked for explicitly but is unusable raises RenPyMissing. Remembered per setting."""
+    if sdk is None and executable is None:
+        sdk = os.environ.get("COMFYVN_RENPY_SDK", "")
+        executable = os.environ.get("COMFYVN_RENPY_EXECUTABLE", "")
+    key = ((sdk or "").strip(), (executable or "").strip(), os.environ.get("PATH", ""))
     if key not in _found:
-        _found[key] = _find()
+        _found[key] = _find(*key[:2])
     return _found[key]
 
 
-def _find() -> RenPy | None:
-    sdk = os.environ.get("COMFYVN_RENPY_SDK", "").strip()
+def _find(sdk: str, exe: str) -> RenPy | None:
     if sdk:
         return _from_sdk(Path(sdk).expanduser())
-    exe = os.environ.get("COMFYVN_RENPY_EXECUTABLE", "").strip()
     if exe:
         found = shutil.which(exe) or (exe if Path(exe).is_file() else None)
         if not found:
-            raise RenPyMissing(f"COMFYVN_RENPY_EXECUTABLE={exe} is not an executable file; "
-                               "point it at a Ren'Py launcher or unset it")
+            raise RenPyMissing(f"the Ren'Py launcher {exe} is not an executable file; point "
+                               "COMFYVN_RENPY_EXECUTABLE (or renpy_executable) at a Ren'Py launcher or unset it")
         return _from_executable(found, "COMFYVN_RENPY_EXECUTABLE")
     if DEBIAN_SCRIPT.is_file() and DEBIAN_PYTHON.is_file():
         return _probe(source="debian", python=str(DEBIAN_PYTHON), script=str(DEBIAN_SCRIPT))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyvn.config import runtime_paths
-from comfyvn.core.errors import InvalidInput
+from comfyvn.core.errors import ComfyVNError, InvalidInput
 from comfyvn.export import exporter
 
 Progress = Callable[[float, str], None]
@@ -78,7 +78,7 @@ def _project_name(project: str) -> str:
 
     try:
         return str(get_project(project)["data"].get("name") or project)
-    except Exception:  # noqa: BLE001 - the title is cosmetic
+    except ComfyVNError:  # the title is cosmetic
         return project
 
 

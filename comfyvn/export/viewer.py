@@ -40,19 +40,9 @@ def _game_dir(project_path: str | None) -> Path:
 
 def _renpy(renpy_executable: str | None, renpy_sdk: str | None) -> renpy_tool.RenPy:
     if renpy_executable or renpy_sdk:
-        saved = {k: os.environ.get(k) for k in ("COMFYVN_RENPY_EXECUTABLE", "COMFYVN_RENPY_SDK")}
-        try:
-            os.environ.pop("COMFYVN_RENPY_EXECUTABLE", None)
-            os.environ.pop("COMFYVN_RENPY_SDK", None)
-            os.environ["COMFYVN_RENPY_SDK" if renpy_sdk else "COMFYVN_RENPY_EXECUTABLE"] = str(renpy_sdk or
-                                                                                             renpy_executable)
-            return renpy_tool.require_renpy()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        found = renpy_tool.find_renpy(sdk=renpy_sdk, executable=renpy_executable)
+        if found is not None:
+            return found
     return renpy_tool.require_renpy()
 
 

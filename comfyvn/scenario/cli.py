@@ -61,13 +61,14 @@ def play(
     as_json: bool = typer.Option(False, "--json", help="Print the final state (with its trace) as JSON."),
 ) -> None:
     """Play a scene headlessly: given choices first, then seeded random picks."""
+    from comfyvn.scenario.rng import seed_from_text
     from comfyvn.scenario.runner import ScenarioRunner
     from comfyvn.scenario.service import load_valid
 
     try:
         scene = load_valid(_load(scene_file))
         runner = ScenarioRunner(scene)
-        state, stopped = runner.run(runner.start(seed=int(seed) if seed.lstrip("-").isdigit() else seed, pov=pov),
+        state, stopped = runner.run(runner.start(seed=seed_from_text(seed), pov=pov),
                                     choices=choice, max_steps=max_steps)
     except ComfyVNError as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}")

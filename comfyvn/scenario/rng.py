@@ -39,6 +39,11 @@ def seed_to_int(seed: int | str | None) -> int:
     raise TypeError(f"seed must be an integer or a string, not {type(seed).__name__}")
 
 
+def seed_from_text(text: str) -> int | str:
+    """A seed typed as text (command line, query string): an integer when it reads as one."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 class StoryRandom:
     """A seeded generator with a serialisable state (``state`` / ``from_state``)."""
 

@@ -18,6 +18,7 @@ CASES = [
     ("bench_assets.py", ["--assets", "300", "--register", "40"], "goal_met"),
     ("bench_bridge.py", ["--runs", "2"], "added_median_ms"),
     ("bench_export.py", ["--nodes", "30"], "export_seconds"),
+    ("bench_hook_fanout.py", ["--subscribers", "3", "--rate", "50", "--seconds", "1"], "goal_met"),
 ]
 
 

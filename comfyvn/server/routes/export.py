@@ -35,6 +35,6 @@ async def export_renpy(body: ExportBody, services: ServicesDep) -> Any:
 def preview(project: str = DEFAULT_PROJECT, out: str | None = None, seed: str = "0",
             per_scene: bool = True) -> dict[str, Any]:
     from comfyvn.export.service import export_renpy as run
+    from comfyvn.scenario.rng import seed_from_text
 
-    return run(project, out=out, seed=int(seed) if seed.lstrip("-").isdigit() else seed, per_scene=per_scene,
-               dry_run=True)
+    return run(project, out=out, seed=seed_from_text(seed), per_scene=per_scene, dry_run=True)
