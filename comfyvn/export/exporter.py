@@ -54,10 +54,10 @@ class Assets:
     """Finds the files the script names in the project's asset registry (sprites by character and
     expression, backgrounds and audio by uid or path) and copies them without provenance."""
 
-    def __init__(self, project: str | None) -> None:
+    def __init__(self, project: str | None, build: Build) -> None:
         self.project = project
         self.used: dict[str, dict[str, Any]] = {}  # game path -> {uid, sha256, source}
-        self.build: Build | None = None
+        self.build = build
         self._registry = None
         if project is not None:
             from comfyvn.assets.registry import registry
@@ -67,7 +67,7 @@ class Assets:
     def _copy(self, sidecar: dict[str, Any], game_path: str) -> str:
         from comfyvn.assets import provenance
 
-        assert self._registry is not None and self.build is not None
+        assert self._registry is not None
         data = self._registry.file_of(sidecar["uid"]).read_bytes()
         if data.startswith(b"\x89PNG"):
             data = provenance.strip_png(data)
@@ -125,8 +125,7 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     if not scenes:
         raise InvalidInput("nothing to export: the project has no scenes", code="nothing_to_export")
     out = Build()
-    assets = Assets(project)
-    assets.build = out
+    assets = Assets(project, out)
     ctx = Context(audio=assets.audio, trace=options.with_trace or options.with_tests)
     modules = {}
     for scene in scenes:

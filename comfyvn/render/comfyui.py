@@ -10,7 +10,7 @@ Protocol facts: ``docs/render-comfyui.md`` and the shared reference. In short:
 - the outputs are read from ``/history/{prompt_id}`` once the prompt ended (cached runs re-report old
   file names there too) and downloaded through ``/view``;
 - when the socket says nothing for ``stall_seconds`` the bridge polls ``/history`` instead (in
-  hardened mode every ``poll_seconds`` as well, socket or not), and a server that stays
+  hardened mode every ``poll_seconds`` of a run as well, socket or not), and a server that stays
   unreachable for ``lost_seconds`` fails the render;
 - messages shown to users are sanitised: no server paths, no tracebacks (full detail in the log).
 """
@@ -101,7 +101,6 @@ class ComfyUIServer:
         self.base_url = base_url.rstrip("/")
         self.client_id = uuid.uuid4().hex
         self.stall_seconds, self.lost_seconds, self.ping_interval = stall_seconds, lost_seconds, ping_interval
-        self.poll_seconds: float | None = None  # hardened mode: also ask /history this often, socket or not
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, trust_env=False)
         self._prompts: dict[str, _Prompt] = {}
         self._running: str | None = None  # the prompt the server said it is executing
@@ -297,8 +296,10 @@ class ComfyUIServer:
             return False
 
     def run(self, graph: dict[str, Any], *, prompt_id: str | None = None, progress: Progress | None = None,
-            cancelled: Callable[[], bool] = lambda: False, timeout: float = 3600.0, download: bool = True) -> Result:
-        """Submit ``graph`` and wait for it: the outputs (downloaded unless ``download`` is false)."""
+            cancelled: Callable[[], bool] = lambda: False, timeout: float = 3600.0, download: bool = True,
+            poll_seconds: float | None = None) -> Result:
+        """Submit ``graph`` and wait for it: the outputs (downloaded unless ``download`` is false).
+        ``poll_seconds`` (hardened mode): ask ``/history`` this often even while the socket talks."""
         started = time.monotonic()
         self._ensure_watcher()
         prompt_id = prompt_id or str(uuid.uuid4())
@@ -307,7 +308,7 @@ class ComfyUIServer:
             self._prompts[prompt_id] = state
         try:
             prompt_id, warnings = self.submit(graph, prompt_id=prompt_id)
-            entry = self._wait(state, progress, cancelled, started + timeout)
+            entry = self._wait(state, progress, cancelled, started + timeout, poll_seconds)
         finally:
             with self._lock:
                 self._prompts.pop(prompt_id, None)
@@ -321,7 +322,7 @@ class ComfyUIServer:
                       len(json.dumps(graph)), bytes_rx)
 
     def _wait(self, state: _Prompt, progress: Progress | None, cancelled: Callable[[], bool],
-              deadline: float) -> dict[str, Any]:
+              deadline: float, poll_seconds: float | None = None) -> dict[str, Any]:
         """Until the prompt ended: woken by the socket; polling ``/history`` only while the socket is
         down or silent for ``stall_seconds``."""
         unreachable_since: float | None = None
@@ -345,7 +346,7 @@ class ComfyUIServer:
                                     code="comfyui_timeout", details={"server": self.base_url})
             if state.done.is_set():
                 return self._finished(state, self._final_history(state))
-            due = self.poll_seconds is not None and time.monotonic() - last_poll >= self.poll_seconds
+            due = poll_seconds is not None and time.monotonic() - last_poll >= poll_seconds
             if self.connected.is_set() and time.monotonic() - state.last_seen < self.stall_seconds and not due:
                 continue
             last_poll = time.monotonic()

@@ -136,8 +136,8 @@ def _run_on(bridge: Any, url: str, template: dict[str, Any], template_id: str, v
         inject = (loras if hardened else (loras or [])[:1]) or None
     if inject:  # the whole stack, chained after the checkpoint
         graph = templates.inject_loras(graph, inject)
-    bridge.poll_seconds = HARDENED_POLL_SECONDS if hardened else None
-    result = bridge.run(graph, progress=progress, cancelled=cancelled)
+    result = bridge.run(graph, progress=progress, cancelled=cancelled,
+                        poll_seconds=HARDENED_POLL_SECONDS if hardened else None)
     images = [o for o in result.outputs if o.node in {str(n) for n in template.get("outputs") or []}] or result.outputs
     if not images:
         from comfyvn.core.errors import UpstreamError

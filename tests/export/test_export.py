@@ -62,7 +62,7 @@ def test_two_exports_are_byte_identical_and_dry_runs_write_nothing(tmp_path):
     written = export_renpy("default", out=out, lint=False, seed=7, name="Game")
     assert written["changes"]["added"] == len(first.files)
     again = export_renpy("default", out=out, dry_run=True, seed=7, name="Game")
-    assert again["changes"] == {"added": 0, "changed": 0, "removed": 0, "unchanged": len(first.files) + 0}
+    assert again["changes"] == {"added": 0, "changed": 0, "removed": 0, "unchanged": len(first.files)}
     store.collection("scene").delete("default", "tricky")
     after = export_renpy("default", out=out, dry_run=True, seed=7, name="Game")
     assert "game/scenes/tricky.rpy" in after["diff"]["removed"] and after["changes"]["changed"] >= 1

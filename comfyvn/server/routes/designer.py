@@ -63,9 +63,9 @@ class RenderBody(Strict):
 
 @characters.post("/render", summary="Render a stored character's portrait or sprites (jobs unless blocking)")
 async def render(body: RenderBody, services: ServicesDep) -> Any:
-    requests = designer.render_requests(body.project, body.character_id, kind=body.kind,
-                                        expressions=body.expressions, style=body.style, provider=body.provider,
-                                        url=body.url, seed=body.seed, pose=body.pose)
+    requests = await run_in_threadpool(lambda: designer.render_requests(  # reads the record, stack and pose
+        body.project, body.character_id, kind=body.kind, expressions=body.expressions, style=body.style,
+        provider=body.provider, url=body.url, seed=body.seed, pose=body.pose))
     if body.blocking:
         assets: list[dict[str, Any]] = []
         for kind, params in requests:
