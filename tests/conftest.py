@@ -29,9 +29,11 @@ def runtime_root(tmp_path, monkeypatch) -> Path:
     modder_hooks.reset()
     yield root
     from comfyvn.assets import previews, registry
+    from comfyvn.render import comfyui
 
     previews.wait_idle()  # no thumbnail work of this test may land in the next one's folders
     registry.reset()
+    comfyui.close_all()  # no bridge to a test's ComfyUI server outlives it
     plugins.reset()
     feature_flags._cache = None
 

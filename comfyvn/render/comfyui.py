@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +186,11 @@ class ComfyUIServer:
             elif kind == "execution_interrupted":
                 target.outcome = "interrupted"
             target.changed.set()
+
+    def busy(self) -> bool:
+        """Whether a render is waiting on this server right now."""
+        with self._lock:
+            return bool(self._prompts)
 
     def close(self) -> None:
         self._closed.set()
@@ -446,17 +452,24 @@ def _rejected(response: httpx.Response, base_url: str) -> InvalidInput:
                         details={"server": base_url, "type": error.get("type"), "nodes": sorted(nodes)})
 
 
-_servers: dict[str, ComfyUIServer] = {}
+MAX_SERVERS = 8  # bridges kept open; the least recently used idle one is closed beyond this
+_servers: OrderedDict[str, ComfyUIServer] = OrderedDict()
 _servers_lock = threading.Lock()
 
 
 def server(base_url: str) -> ComfyUIServer:
-    """The shared bridge of ``base_url`` (one socket per server per process)."""
+    """The shared bridge of ``base_url``: one socket per server per process, kept for the next
+    render. At most ``MAX_SERVERS`` are kept (a caller naming many different URLs cannot pile up
+    sockets and threads); the least recently used one without a render in flight is closed."""
     key = base_url.rstrip("/")
     with _servers_lock:
         found = _servers.get(key)
         if found is None:
             found = _servers[key] = ComfyUIServer(key)
+        _servers.move_to_end(key)
+        idle = [k for k, s in _servers.items() if k != key and not s.busy()]
+        for old in idle[:max(0, len(_servers) - MAX_SERVERS)]:
+            _servers.pop(old).close()
         return found
 
 

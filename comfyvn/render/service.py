@@ -51,14 +51,10 @@ def comfyui_url(provider: str, url: str | None) -> str | None:
     return None
 
 
-def _configured_urls() -> list[str]:
+def _configured_comfyui() -> bool:
     from comfyvn.compute.providers import enabled_comfyui_urls
 
-    return enabled_comfyui_urls()
-
-
-def _configured_comfyui() -> bool:
-    return bool(_configured_urls())
+    return bool(enabled_comfyui_urls())
 
 
 def _store(project: str, data: bytes, rel: str, asset_type: str, tags: list[str], provenance: dict[str, Any],
@@ -108,16 +104,10 @@ def _run_template(url: str, template_id: str, values: dict[str, Any], progress: 
                   uploads: dict[str, tuple[bytes, str]] | None = None) -> tuple[bytes, dict[str, Any], Any]:
     """``uploads``: ``{parameter: (bytes, file name)}`` sent with ``POST /upload/image`` first; the
     parameter gets the name the server chose."""
-    from comfyvn.render.comfyui import ComfyUIServer, server
+    from comfyvn.render.comfyui import server
 
     template = templates.get(template_id)
-    configured = url.rstrip("/") in {u.rstrip("/") for u in _configured_urls()}
-    bridge = server(url) if configured else ComfyUIServer(url)  # a one-off url gets no lasting socket
-    try:
-        return _run_on(bridge, url, template, template_id, values, progress, cancelled, character, loras, uploads)
-    finally:
-        if not configured:
-            bridge.close()
+    return _run_on(server(url), url, template, template_id, values, progress, cancelled, character, loras, uploads)
 
 
 def _run_on(bridge: Any, url: str, template: dict[str, Any], template_id: str, values: dict[str, Any],

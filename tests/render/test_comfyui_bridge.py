@@ -179,11 +179,12 @@ def test_other_users_status_messages_do_not_hide_a_lost_final_message(comfy, bri
     assert result.outputs
 
 
-def test_one_off_servers_leave_no_threads_behind(comfy):
+def test_bridges_are_reused_bounded_and_closed_at_shutdown(comfy):
     import threading as threads
 
     from fastapi.testclient import TestClient
 
+    from comfyvn.render import comfyui
     from comfyvn.server.app import create_app
 
     def watchers() -> list[str]:
@@ -195,9 +196,8 @@ def test_one_off_servers_leave_no_threads_behind(comfy):
             answer = client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
                                                                 "blocking": True, "values": {"color": 500 + n}})
             assert answer.status_code == 200, answer.text
-        assert watchers() == before  # a one-off url: its socket closes with the render
-        client.post("/api/providers", json={"id": "gpu", "kind": "comfyui", "base_url": comfy.base_url})
-        assert client.post("/api/render/template", json={"template": "test_image", "url": comfy.base_url,
-                                                          "blocking": True, "values": {"color": 9}}).status_code == 200
-        assert len(watchers()) == len(before) + 1  # a configured server keeps one socket
+        assert len(watchers()) == len(before) + 1  # one socket for the server, kept for the next render
+        many = [comfyui.server(f"http://127.0.0.1:{9000 + n}") for n in range(comfyui.MAX_SERVERS + 3)]
+        assert len(comfyui._servers) == comfyui.MAX_SERVERS  # a caller naming many URLs cannot pile them up
+        assert all(bridge._closed.is_set() for bridge in many[:3]) and not many[-1]._closed.is_set()
     assert watchers() == before  # closed when the server stops
