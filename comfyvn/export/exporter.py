@@ -24,7 +24,7 @@ from comfyvn.core.store import atomic_write_bytes
 from comfyvn.export.renpy_names import ident
 from comfyvn.export.renpy_runtime import RUNTIME
 from comfyvn.export.renpy_script import Context, definitions, scene_source
-from comfyvn.scenario.models import Scene, gc_paused, parse_scene
+from comfyvn.scenario.models import Scene, gc_paused
 from comfyvn.scenario.rng import StoryRandom
 
 MANIFEST = "export_manifest.json"
@@ -239,7 +239,7 @@ def load_scenes(project: str, scene_ids: list[str] | None = None) -> list[Scene]
         timelines = store.collection("timeline")
         for summary in sorted(timelines.list(project), key=lambda t: t["id"]):
             ordered += timelines.get(project, summary["id"])["data"].get("scenes") or []
-        existing = scenes.ids(project)
-        scene_ids = [s for s in dict.fromkeys(ordered) if s in set(existing)]
+        existing = set(scenes.file_ids(project))  # listed without reading: each scene is read once, below
+        scene_ids = [s for s in dict.fromkeys(ordered) if s in existing]
         scene_ids += [s for s in sorted(existing) if s not in set(scene_ids)]
-    return [parse_scene(scenes.get(project, scene_id)["data"]) for scene_id in scene_ids]
+    return [scenes.model(project, scene_id) for scene_id in scene_ids]

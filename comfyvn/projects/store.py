@@ -167,6 +167,11 @@ class Collection:
     def ids(self, project: str = DEFAULT_PROJECT) -> list[str]:
         return [item["id"] for item in self.list(project)]
 
+    def file_ids(self, project: str = DEFAULT_PROJECT) -> list[str]:
+        """The ids of the stored files, sorted, without reading them (``ids`` reads and checks each)."""
+        folder = project_dir(require_project(project)) / self.kind.folder
+        return [p.stem for p in sorted(folder.glob("*.json")) if ID_RE.match(p.stem) and p.is_file()]
+
     def get(self, project: str, item_id: str) -> dict[str, Any]:
         """``{project, kind, id, revision, updated_at, data}``; ``data`` is the stored JSON."""
         path = self.path(require_project(project), item_id)
@@ -181,18 +186,14 @@ class Collection:
         no longer valid. Parsed models are kept for the last few revisions read, so stepping a large
         stored scene does not re-validate it on every request."""
         path = self.path(require_project(project), item_id)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise self._not_found(project, item_id) from None
-        key = (str(path), revision_of(raw))
+        got = _read(path)  # one read: the revision and the data come from the same bytes
+        if got is None:
+            raise self._not_found(project, item_id)
+        key = (str(path), revision_of(got[1]))
         with _models_lock:
             if key in _models:
                 _models.move_to_end(key)
                 return _models[key]
-        got = _read(path)
-        if got is None:
-            raise self._not_found(project, item_id)
         try:
             model = self.kind.parse(got[0])[0]
         except InvalidInput as exc:

@@ -478,3 +478,4 @@ def test_atomic_writes_get_normal_permissions_and_keep_existing_ones(tmp_path):
     secret = tmp_path / "token"
     atomic_write_bytes(secret, b"x", mode=0o600)
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+
