@@ -27,6 +27,18 @@ TRANSITIONS = {"fade": "Fade({h}, 0.0, {h})", "dissolve": "Dissolve({d})", "pixe
 I = "    "
 
 
+@dataclass(slots=True)
+class Line:
+    """One say statement as written: what a ``translate <lang> <say id>:`` block replaces."""
+
+    say_id: str
+    scene: str
+    key: str  # the line id (or ``<node>_<index>`` for lines without one): what translations are keyed by
+    who: str  # the Character variable, or "" for narration
+    kind: str  # say, narrate or direction (shown in italics)
+    text: str
+
+
 @dataclass
 class Context:
     """What the scenes of one export share: names, the characters and images they use, audio files."""
@@ -43,6 +55,8 @@ class Context:
     undeclared: set[str] = field(default_factory=set)
     missing_audio: set[str] = field(default_factory=set)
     scene_labels: dict[str, str] = field(default_factory=dict)
+    says: list[Line] = field(default_factory=list)  # every say statement written, for translations
+    menu_texts: list[tuple[str, str, str]] = field(default_factory=list)  # (scene id, choice id, label shown)
     _tags: Namer = field(default_factory=Namer)
     _bgs: Namer = field(default_factory=Namer)
     _chars: Namer = field(default_factory=Namer)
@@ -182,14 +196,21 @@ def _audio_file(ref: str, ctx: Context) -> str | None:
 def _say(scene: Scene, node: Node, frame: dict[str, Any], ctx: Context) -> str:
     beat_id = frame.get("beat") or f"{node.id}_{frame['index']}"  # line ids are stable; the rest by position
     say_id = ctx.say_ids((scene.id, node.id, frame["index"]), f"{ident(scene.id, 's')}_{ident(str(beat_id), 'l')}")
-    text = say_text(frame["text"])
-    if frame["kind"] == "direction":
-        text = '"{i}' + text[1:-1] + '{/i}"'
     speaker = frame.get("speaker")
+    who = ""
     if frame["kind"] == "say" and speaker:
         who = ctx.character(speaker["id"] or speaker["name"], speaker["name"])
-        return f"{I}{who} {text} id {say_id}"
-    return f"{I}{text} id {say_id}"
+    line = Line(say_id, scene.id, str(beat_id), who, frame["kind"], frame["text"])
+    ctx.says.append(line)
+    return f"{I}{say_statement(line, line.text)} id {say_id}"
+
+
+def say_statement(line: Line, text: str) -> str:
+    """``who "text"`` (or ``"text"``) for ``line`` showing ``text``: the script's line, or its translation."""
+    literal_ = say_text(text)
+    if line.kind == "direction":
+        literal_ = '"{i}' + literal_[1:-1] + '{/i}"'
+    return f"{line.who} {literal_}" if line.who else literal_
 
 
 def _exit(scene: Scene, node: Node, ctx: Context) -> list[str]:
@@ -211,6 +232,7 @@ def _exit(scene: Scene, node: Node, ctx: Context) -> list[str]:
             out.append(f"{I * 2}menu:")
             for choice in node.choices:
                 single = choices_literal([choice])[1:-3]
+                ctx.menu_texts.append((scene.id, choice.id, choice.label or choice.id))
                 out.append(f"{I * 3}{say_text(choice.label or choice.id)} if cvn_open({single}):")
                 out += _take(scene, choice, ctx, 4)
     if node.is_end or not node.next:
@@ -242,7 +264,7 @@ def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], st
            "transform cvn_at(x=0.5):", f"{I}xalign x", f"{I}yalign 1.0", ""]
     for stage_id, (var, name, color) in sorted(ctx.characters.items(), key=lambda item: item[1][0]):
         extra = f", color={python_string(color)}" if color else ""
-        out.append(f"define {var} = Character({character_name(name)}{extra})")
+        out.append(f"define {var} = Character(_({character_name(name)}){extra})")  # _(): names translate too
     out.append("")
     for ref, tag in sorted(ctx.backgrounds.items(), key=lambda item: item[1]):
         path = files("bg", ref)

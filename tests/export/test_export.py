@@ -80,7 +80,7 @@ def test_the_script_follows_the_scene(tmp_path):
     assert '"Say \\"yes\\"" if cvn_open(' in script and "$ cvn_i = cvn_pick(" in script
     defs = built.files["game/cvn_defs.rpy"].decode()
     assert "default v_config = 1" in defs and "default v_score = 0" in defs  # no clash with Ren'Py's config
-    assert 'define cvn_ch_mira = Character("Mira \\"M\\" [[x]", color="#cc3366")' in defs
+    assert 'define cvn_ch_mira = Character(_("Mira \\"M\\" [[x]"), color="#cc3366")' in defs
     assert "attribute very_happy" in defs and "attribute sad" in defs
     assert built.manifest["missing"]["backgrounds"] == ["cafe night"]
     assert json.loads(built.files["export_manifest.json"])["rng_state"] == built.manifest["rng_state"]
