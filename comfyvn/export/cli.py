@@ -28,6 +28,10 @@ def renpy_command(
     lint: Optional[bool] = typer.Option(None, "--lint/--no-lint", help="Run Ren'Py's lint afterwards (default: when Ren'Py is installed)."),
     with_tests: bool = typer.Option(False, "--with-tests", help="Add testcases that play each ending and check the "
                                     "visited nodes against our runner; run them after lint."),
+    pov_mode: str = typer.Option("auto", "--pov-mode", help="auto|master|forks|both|disabled: a master game with a "
+                                 "Switch POV menu and/or one game per POV under forks/<slug>/ (auto: both when the "
+                                 "project has two or more POVs)."),
+    pov_switch: bool = typer.Option(True, "--pov-switch/--no-pov-switch", help="The in-game Switch POV menu."),
     publish: bool = typer.Option(False, "--publish", help="Also write a deterministic zip of the game."),
     publish_out: Optional[Path] = typer.Option(None, "--publish-out", help="The zip (default: exports/renpy/<name>.zip)."),
     platform: list[str] = typer.Option(["pc"], "--platform", help="Platform folders in the zip (repeatable)."),
@@ -45,7 +49,8 @@ def renpy_command(
         raise typer.Exit(2)
     try:
         result = export_renpy(project, out=out_dir, name=name, seed=seed_from_text(seed),
-                              per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests)
+                              per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests,
+                              pov_mode=pov_mode, pov_switch=pov_switch)
         if publish and not dry_run:
             from comfyvn.export import publish as publishing
 
@@ -79,9 +84,19 @@ def renpy_command(
         for test in result.get("tests") or []:
             state = "[green]passed[/]" if test["ok"] else "[red]failed[/]"
             out.print(f"playthrough {test['testcase']}: {state} ({test['seconds']} s) {escape(' '.join(test['errors']))}")
+        for pov, fork in (result.get("forks") or {}).items():
+            state = "[green]lint clean[/]" if fork["ok"] else f"[red]lint: {len(fork['errors'])} error(s)[/]"
+            out.print(f"POV fork {escape(pov)}: {state} ({fork['seconds']} s)")
+            for line in fork["errors"][:20]:
+                out.print(f"  {escape(line)}")
+            for test in fork.get("tests") or []:
+                out.print(f"  playthrough {test['testcase']}: {'passed' if test['ok'] else 'failed'} "
+                          f"{escape(' '.join(test['errors']))}")
         if result.get("publish"):
             out.print(f"published {escape(result['publish']['archive'])} ({result['publish']['bytes']} bytes)")
-    if (result.get("lint") and not result["lint"]["ok"]) or any(not t["ok"] for t in result.get("tests") or []):
+    forks = (result.get("forks") or {}).values()
+    if ((result.get("lint") and not result["lint"]["ok"]) or any(not t["ok"] for t in result.get("tests") or [])
+            or any(not f["ok"] or any(not t["ok"] for t in f.get("tests") or []) for f in forks)):
         raise typer.Exit(1)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,10 @@ class ExportParams(BaseModel):
     scenes: list[str] | None = Field(default=None, description="Scene ids in order (default: the timeline's).")
     with_tests: bool = Field(default=False, description="Add and run playthroughs of each ending (checked "
                                                         "against our runner).")
+    pov_mode: Literal["auto", "master", "forks", "both", "disabled"] = Field(
+        default="auto", description="POV builds: a master game with a Switch POV menu and/or one game per POV "
+                                    "under forks/<slug>/ (auto: both when the project has two or more POVs).")
+    pov_switch: bool = Field(default=True, description="The master game's in-game Switch POV menu.")
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:

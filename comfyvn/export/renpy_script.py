@@ -99,6 +99,8 @@ def scene_source(scene: Scene, ctx: Context) -> str:
     nodes = scene.node_map()
     entry = ctx.scene_labels[scene.id] = ctx.labels((scene.id, None), ident(scene.id, "s"))
     out = [f"# scene {scene.id}" + (f": {' '.join(scene.title.split())}" if scene.title else ""), f"label {entry}:",
+           # told from the POV the player picked (or the fork's), else the scene's own: as the runner starts
+           f"{I}$ cvn_pov = cvn_pov_pick if cvn_pov_pick is not None else {literal(scene.pov)}",
            f"{I}jump {ctx.label(scene.id, scene.start)}", ""]
     for planned in plan["nodes"]:
         out += _node(scene, nodes[planned["id"]], planned, ctx)
@@ -256,7 +258,8 @@ def _note_keys(key: str, ctx: Context) -> None:
         ctx.undeclared.add(top)
 
 
-def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], str | None]) -> str:
+def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], str | None],
+                pov_pick: str | None = None) -> str:
     """Characters, images, transforms and the story state. ``files(kind, key)`` names the image file
     for a background reference (``kind`` ``bg``) or a sprite (``sprite``, ``"<stage id>/<attribute>"``),
     or ``None`` for a placeholder."""
@@ -283,7 +286,7 @@ def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], st
         out.append(f"default v_{name} = {literal(ctx.variables[name]) if name in ctx.variables else 'None'}")
     cleared = sorted(ctx.undeclared - set(ctx.variables))
     out += [f"default cvn_cleared = set({literal(cleared)})", f"default cvn_rng = {python_string(seed_state)}",
-            "default cvn_pov = None", "default cvn_i = None"]
+            "default cvn_pov = None", f"default cvn_pov_pick = {literal(pov_pick)}", "default cvn_i = None"]
     if ctx.trace:
         out.append("default cvn_trace = []")
     return "\n".join(out) + "\n"

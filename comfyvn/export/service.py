@@ -22,21 +22,29 @@ def default_out(project: str) -> Path:
 def export_renpy(project: str, *, out: Path | None = None, name: str | None = None, seed: int | str = 0,
                  per_scene: bool = True, dry_run: bool = False, lint: bool | None = None,
                  scenes: list[str] | None = None, with_trace: bool = False, with_tests: bool = False,
+                 pov_mode: str = "auto", pov_switch: bool = True,
                  progress: Progress = lambda fraction, message: None) -> dict[str, Any]:
     """Export ``project``; ``lint``: True runs Ren'Py's lint (error when Ren'Py is missing), None
-    runs it when Ren'Py is found, False skips it. Returns what changed, the manifest and the lint."""
+    runs it when Ren'Py is found, False skips it. ``pov_mode``: see :mod:`comfyvn.export.pov_builds`.
+    Returns what changed, the manifest, the lint (and the playthroughs) of the game and its forks."""
+    from comfyvn.export import pov_builds
+
     from comfyvn.projects.store import require_project
 
     require_project(project)
+    pov_builds.check_mode(pov_mode)
     target = Path(out) if out else default_out(project)
     if target.exists() and not target.is_dir():
         raise InvalidInput(f"--out {target} is a file, not a folder", details={"out": str(target)})
     progress(0.05, "reading scenes")
     loaded = exporter.load_scenes(project, scenes)
     title = name or _project_name(project)
-    progress(0.2, f"writing {len(loaded)} scene(s)")
+    worlds, active = _worldlines(project) if pov_mode != "disabled" else ([], None)
+    plan = pov_builds.analyse(loaded, worlds, mode=pov_mode, switch=pov_switch, active=active)
+    progress(0.2, f"writing {len(loaded)} scene(s)" + (f", {len(plan.povs)} POV fork(s)" if plan.forks else ""))
     built = exporter.build(loaded, exporter.Options(name=title, seed=seed, per_scene=per_scene,
-                                                    with_trace=with_trace, with_tests=with_tests), project=project)
+                                                    with_trace=with_trace, with_tests=with_tests),
+                           project=project, povs=plan)
     if dry_run:
         changes = exporter.diff(built, target)
         return {"dry_run": True, "out": str(target), "changes": _counts(changes), "diff": _lists(changes),
@@ -51,13 +59,31 @@ def export_renpy(project: str, *, out: Path | None = None, name: str | None = No
         if renpy is None and lint:
             renpy_tool.require_renpy()  # raises with the install hint
         if renpy is not None:
-            progress(0.7, "linting with Ren'Py")
-            report = renpy_tool.lint(target, renpy=renpy)
-            result["lint"] = {"ok": report.ok, "errors": report.errors, "seconds": round(report.seconds, 2)}
-            if with_tests and report.ok:
-                result["tests"] = run_tests(target, built.manifest["testcases"], renpy, progress)
+            games = [(None, target, built.manifest["testcases"])]
+            games += [(pov, target / fork["out"], fork["testcases"])
+                      for pov, fork in sorted(built.manifest.get("forks", {}).items())]
+            for pov, game, testcases in games:
+                progress(0.7, "linting with Ren'Py" + (f" (the {pov} fork)" if pov else ""))
+                report = renpy_tool.lint(game, renpy=renpy)
+                checked: dict[str, Any] = {"ok": report.ok, "errors": report.errors, "seconds": round(report.seconds, 2)}
+                if with_tests and report.ok:
+                    checked["tests"] = run_tests(game, testcases, renpy, progress)
+                if pov is None:
+                    result["lint"] = {k: v for k, v in checked.items() if k != "tests"}
+                    if "tests" in checked:
+                        result["tests"] = checked["tests"]
+                else:
+                    result.setdefault("forks", {})[pov] = checked
     progress(1.0, "done")
     return result
+
+
+def _worldlines(project: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The project's worldlines and its active one (for the POV forks)."""
+    from comfyvn.pov import worldlines
+    from comfyvn.pov.manager import get_state
+
+    return worldlines.list_all(project), get_state(project)["worldline"]
 
 
 def run_tests(game: Path, names: list[str], renpy: Any, progress: Progress) -> list[dict[str, Any]]:

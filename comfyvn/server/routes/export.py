@@ -33,8 +33,9 @@ async def export_renpy(body: ExportBody, services: ServicesDep) -> Any:
 
 @router.get("/renpy/preview", summary="What a new export would change (a dry run: nothing is written)")
 def preview(project: str = DEFAULT_PROJECT, out: str | None = None, seed: str = "0",
-            per_scene: bool = True) -> dict[str, Any]:
+            per_scene: bool = True, pov_mode: str = "auto", pov_switch: bool = True) -> dict[str, Any]:
     from comfyvn.export.service import export_renpy as run
     from comfyvn.scenario.rng import seed_from_text
 
-    return run(project, out=out, seed=seed_from_text(seed), per_scene=per_scene, dry_run=True)
+    return run(project, out=out, seed=seed_from_text(seed), per_scene=per_scene, dry_run=True, pov_mode=pov_mode,
+               pov_switch=pov_switch)
