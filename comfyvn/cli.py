@@ -14,6 +14,7 @@ from rich.table import Table
 
 from comfyvn import __version__
 from comfyvn.core.errors import ComfyVNError
+from comfyvn.export import bundle_cli
 from comfyvn.export import cli as export_cli
 from comfyvn.roleplay import cli as roleplay_cli
 from comfyvn.scenario import cli as scenario_cli
@@ -38,6 +39,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(export_cli.app, name="export")
 app.command("make")(export_cli.make_command)
+app.command("bundle")(bundle_cli.bundle_command)
 app.command("import")(roleplay_cli.import_command)
 
 out = Console(soft_wrap=True)
