@@ -22,6 +22,7 @@ def renpy_command(
     project: str = typer.Option("default", "--project", "-p", help="The project to export."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write it (default: <data>/build/<project>/renpy_game)."),
     name: Optional[str] = typer.Option(None, help="The game's title (default: the project's name)."),
+    game_version: str = typer.Option("1.0", "--game-version", help="The game's version (config.version)."),
     seed: str = typer.Option("0", help="The story PRNG's seed (an integer or any text)."),
     per_scene: bool = typer.Option(True, "--per-scene/--no-per-scene", help="One .rpy module per scene, or all in script.rpy."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
@@ -48,7 +49,7 @@ def renpy_command(
         err.print("[bold red]error:[/] --invoke-sdk needs --renpy-sdk PATH (a Ren'Py SDK folder)")
         raise typer.Exit(2)
     try:
-        result = export_renpy(project, out=out_dir, name=name, seed=seed_from_text(seed),
+        result = export_renpy(project, out=out_dir, name=name, version=game_version, seed=seed_from_text(seed),
                               per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests,
                               pov_mode=pov_mode, pov_switch=pov_switch)
         if publish and not dry_run:

@@ -16,6 +16,8 @@ class ExportParams(BaseModel):
     project: str = DEFAULT_PROJECT
     out: str | None = Field(default=None, description="Output folder (default <data>/build/<project>/renpy_game).")
     name: str | None = Field(default=None, max_length=200, description="The game's title.")
+    version: str = Field(default="1.0", pattern=r"^[A-Za-z0-9._+-]{1,64}$", description="The game's version "
+                                                                                   "(config.version).")
     seed: int | str = Field(default=0, description="The story PRNG's seed.")
     per_scene: bool = True
     lint: bool | None = Field(default=None, description="Run Ren'Py's lint (null: when Ren'Py is installed).")

@@ -19,32 +19,44 @@ def default_out(project: str) -> Path:
     return runtime_paths.data_dir() / "build" / project / "renpy_game"
 
 
-def export_renpy(project: str, *, out: Path | None = None, name: str | None = None, seed: int | str = 0,
-                 per_scene: bool = True, dry_run: bool = False, lint: bool | None = None,
+def build_project(project: str, *, name: str | None = None, version: str = "1.0", seed: int | str = 0,
+                  per_scene: bool = True, scenes: list[str] | None = None, with_trace: bool = False,
+                  with_tests: bool = False, pov_mode: str = "auto", pov_switch: bool = True,
+                  progress: Progress = lambda fraction, message: None) -> exporter.Build:
+    """Every file an export of ``project`` writes, in memory (shared by the export and the publish
+    packages, so a dry run sees exactly what a real run writes)."""
+    from comfyvn.export import pov_builds
+    from comfyvn.projects.store import require_project
+
+    require_project(project)
+    pov_builds.check_mode(pov_mode)
+    progress(0.05, "reading scenes")
+    loaded = exporter.load_scenes(project, scenes)
+    worlds, active = _worldlines(project) if pov_mode != "disabled" else ([], None)
+    plan = pov_builds.analyse(loaded, worlds, mode=pov_mode, switch=pov_switch, active=active)
+    progress(0.2, f"writing {len(loaded)} scene(s)" + (f", {len(plan.povs)} POV fork(s)" if plan.forks else ""))
+    options = exporter.Options(name=name or _project_name(project), version=version, seed=seed, per_scene=per_scene,
+                               with_trace=with_trace, with_tests=with_tests)
+    return exporter.build(loaded, options, project=project, povs=plan)
+
+
+def export_renpy(project: str, *, out: Path | None = None, name: str | None = None, version: str = "1.0",
+                 seed: int | str = 0, per_scene: bool = True, dry_run: bool = False, lint: bool | None = None,
                  scenes: list[str] | None = None, with_trace: bool = False, with_tests: bool = False,
                  pov_mode: str = "auto", pov_switch: bool = True,
                  progress: Progress = lambda fraction, message: None) -> dict[str, Any]:
     """Export ``project``; ``lint``: True runs Ren'Py's lint (error when Ren'Py is missing), None
     runs it when Ren'Py is found, False skips it. ``pov_mode``: see :mod:`comfyvn.export.pov_builds`.
     Returns what changed, the manifest, the lint (and the playthroughs) of the game and its forks."""
-    from comfyvn.export import pov_builds
-
     from comfyvn.projects.store import require_project
 
     require_project(project)
-    pov_builds.check_mode(pov_mode)
     target = Path(out) if out else default_out(project)
     if target.exists() and not target.is_dir():
         raise InvalidInput(f"--out {target} is a file, not a folder", details={"out": str(target)})
-    progress(0.05, "reading scenes")
-    loaded = exporter.load_scenes(project, scenes)
-    title = name or _project_name(project)
-    worlds, active = _worldlines(project) if pov_mode != "disabled" else ([], None)
-    plan = pov_builds.analyse(loaded, worlds, mode=pov_mode, switch=pov_switch, active=active)
-    progress(0.2, f"writing {len(loaded)} scene(s)" + (f", {len(plan.povs)} POV fork(s)" if plan.forks else ""))
-    built = exporter.build(loaded, exporter.Options(name=title, seed=seed, per_scene=per_scene,
-                                                    with_trace=with_trace, with_tests=with_tests),
-                           project=project, povs=plan)
+    built = build_project(project, name=name, version=version, seed=seed, per_scene=per_scene, scenes=scenes,
+                          with_trace=with_trace, with_tests=with_tests, pov_mode=pov_mode, pov_switch=pov_switch,
+                          progress=progress)
     if dry_run:
         changes = exporter.diff(built, target)
         return {"dry_run": True, "out": str(target), "changes": _counts(changes), "diff": _lists(changes),

@@ -100,14 +100,15 @@ def test_exports_pass_renpys_lint(tmp_path):
 def test_an_imported_sillytavern_chat_exports_lint_clean(tmp_path):
     from comfyvn.roleplay.service import import_log
 
-    for name in ("Seraphina - 2024-09-28@01h00m07s.jsonl", "group chats__2024-09-28@02h10m00s.jsonl"):
-        path = FIXTURES / name
-        if not path.exists():
-            pytest.skip("shared fixtures not present")
-        import_log(path.read_bytes(), name, swipes_as_choices=True)
-    result = export_renpy("default", out=tmp_path / "game", lint=True)
+    chats = sorted(p for p in FIXTURES.glob("*") if p.suffix in (".jsonl", ".txt"))  # every chat fixture
+    if not chats:
+        pytest.skip("shared fixtures not present")
+    for path in chats:
+        import_log(path.read_bytes(), path.name, swipes_as_choices=True)
+    result = export_renpy("default", out=tmp_path / "game", lint=True, with_tests=True)
     assert result["lint"]["ok"], result["lint"]["errors"]
-    assert len(result["manifest"]["scenes"]) >= 2
+    assert result["tests"] and all(t["ok"] for t in result["tests"]), result["tests"]  # parity playthroughs
+    assert len(result["manifest"]["scenes"]) >= len(chats)
 
 
 def test_cli_and_api(client, tmp_path, server_env):
@@ -192,6 +193,22 @@ def test_playthroughs_in_renpy_follow_the_runner(tmp_path):
 
 @needs_renpy
 @pytest.mark.slow
+def test_make_turns_the_bundled_sample_chat_into_a_linted_game(tmp_path, server_env):
+    examples = ROOT / "examples"
+    done = subprocess.run([sys.executable, "-m", "comfyvn", "make", str(examples / "lantern_cafe_chat.jsonl"),
+                           str(examples / "mira_card.json"), "--out", str(tmp_path / "g"), "--project", "lantern"],
+                          capture_output=True, text=True, env=server_env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Ren'Py lint: clean" in done.stdout and f"play it: renpy {tmp_path / 'g'}" in done.stdout
+    manifest = json.loads((tmp_path / "g" / "export_manifest.json").read_text())
+    assert manifest["missing"]["sprites"] == [] and any(a["path"].startswith("images/characters/mira/")
+                                                         for a in manifest["assets"])
+    script = (tmp_path / "g" / "game" / "scenes").glob("*.rpy")
+    assert any("Welcome to the Lantern Cafe!" in p.read_text() for p in script)
+
+
+@needs_renpy
+@pytest.mark.slow
 def test_make_turns_a_chat_and_a_card_into_a_linted_game(tmp_path, server_env):
     chat = FIXTURES / "Seraphina - 2024-09-28@01h00m07s.jsonl"
     card = FIXTURES / "card_v2_chara_plus_v3_ccv3.png"
@@ -211,16 +228,16 @@ def test_make_turns_a_chat_and_a_card_into_a_linted_game(tmp_path, server_env):
 
 
 def test_viewer_starts_tracks_and_stops_a_game(client, tmp_path, monkeypatch):
-    add_scene(sample_scene())
-    export_renpy("default", out=tmp_path / "game", lint=False)
+    from comfyvn.export.sample import ROOT as reference  # the read-only sample game in renpy_project/
+
     fake = tmp_path / "fake_renpy.py"  # stands in for Ren'Py: answers --version, then runs until stopped
     fake.write_text("#!/usr/bin/env python3\nimport sys, time\nif '--version' in sys.argv:\n"
                     "    print('Ren\\'Py 8.0.3.22090809')\n    sys.exit(0)\ntime.sleep(600)\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("COMFYVN_RENPY_PROJECT_DIR", str(tmp_path / "game"))
+    monkeypatch.setenv("COMFYVN_RENPY_PROJECT_DIR", str(reference))
     assert client.get("/api/viewer/status").json()["running"] is False
     started = client.post("/api/viewer/start", json={"renpy_executable": str(fake)}).json()
-    assert started["running"] and started["project_path"] == str(tmp_path / "game")
+    assert started["running"] and started["project_path"] == str(reference)
     assert client.get("/api/viewer/status").json()["pid"] == started["pid"]
     stopped = client.post("/api/viewer/stop").json()
     assert stopped["running"] is False and stopped["exit_code"] is not None
