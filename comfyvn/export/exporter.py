@@ -24,6 +24,7 @@ from comfyvn.core.store import atomic_write_bytes
 from comfyvn.export.renpy_names import ident
 from comfyvn.export.renpy_runtime import RUNTIME
 from comfyvn.export.renpy_script import Context, definitions, scene_source
+from comfyvn.export.renpy_translate import translate
 from comfyvn.scenario.models import Scene, gc_paused
 from comfyvn.scenario.rng import StoryRandom
 
@@ -87,7 +88,9 @@ class Assets:
             items = self._registry.query(q=ref, limit=50)["items"]
             return next((s for s in items if s["path"] == ref), None)
 
-    def background(self, ref: str) -> str | None:
+    def background(self, ref: str, name: str | None = None) -> str | None:
+        """The file of background ``ref`` copied as ``images/bg/<name>.<ext>`` (``name``: the image's
+        unique name in the game; default made from ``ref``)."""
         sidecar = self._by_ref(ref)
         if sidecar is None and self._registry is not None:  # a background named like the reference
             words = [w for w in ident(ref).split("_") if w]
@@ -95,7 +98,7 @@ class Assets:
             sidecar = next((s for s in items if all(w in s["path"].lower() for w in words)), None)
         if sidecar is None or not sidecar["path"].lower().endswith((".png", ".jpg", ".webp")):
             return None
-        return self._copy(sidecar, f"images/bg/{ident(ref, 'bg')}.{sidecar['path'].rsplit('.', 1)[1].lower()}")
+        return self._copy(sidecar, f"images/bg/{name or ident(ref, 'bg')}.{sidecar['path'].rsplit('.', 1)[1].lower()}")
 
     def sprite(self, character: str, expression: str) -> str | None:
         if self._registry is None:
@@ -117,22 +120,27 @@ class Assets:
         return self._copy(sidecar, f"audio/{ident(sidecar['uid'])}.{ext}")
 
 
-def build(scenes: list[Scene], options: Options, *, project: str | None = None, povs: Any = None) -> Build:
+def build(scenes: list[Scene], options: Options, *, project: str | None = None, povs: Any = None,
+          translations: list[Any] | None = None) -> Build:
     """Every file of the exported game, in memory. ``povs``: a :class:`~comfyvn.export.pov_builds.PovPlan`
-    (the master build's switch menu and the POV forks under ``forks/<slug>/``), or None for one game."""
+    (the master build's switch menu and the POV forks under ``forks/<slug>/``), or None for one game.
+    ``translations``: :class:`~comfyvn.projects.models.Translation` records (default: the project's)."""
     from comfyvn.export import pov_builds
+    from comfyvn.export.renpy_translate import load_translations
 
+    if translations is None:
+        translations = load_translations(project)
     with gc_paused():  # hundreds of thousands of short-lived plan objects, no cycles
         if povs is None or povs.mode == "disabled":
-            return _finish(_build(scenes, options, project))
+            return _finish(_build(scenes, options, project, translations))
         out = _build(scenes, pov_builds.with_pov(options, pick=None, switch=povs.povs if povs.master and povs.switch
-                                                 else None), project)
+                                                 else None), project, translations)
         out.manifest["pov"] = povs.summary()
         if povs.forks:
             for pov in povs.povs:
                 fork = _finish(_build(pov_builds.fork_scenes(povs, pov, scenes),
                                       pov_builds.with_pov(options, pick=pov.id, name=pov_builds.fork_name(options.name, pov)),
-                                      project))
+                                      project, translations))
                 for path, data in fork.files.items():
                     out.files[f"forks/{pov.slug}/{path}"] = data
                 out.manifest.setdefault("forks", {})[pov.id] = {"out": f"forks/{pov.slug}",
@@ -147,7 +155,7 @@ def _finish(out: Build) -> Build:
     return out
 
 
-def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
+def _build(scenes: list[Scene], options: Options, project: str | None, translations: list[Any]) -> Build:
     if not scenes:
         raise InvalidInput("nothing to export: the project has no scenes", code="nothing_to_export")
     out = Build()
@@ -160,7 +168,8 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     missing: dict[str, list[str]] = {"backgrounds": [], "sprites": [], "audio": []}
 
     def files(kind: str, key: str) -> str | None:
-        found = assets.background(key) if kind == "bg" else assets.sprite(*key.split("/", 1))
+        found = (assets.background(key, ctx.backgrounds[key].split(" ", 1)[1]) if kind == "bg"
+                 else assets.sprite(*key.split("/", 1)))
         if found is None:
             missing["backgrounds" if kind == "bg" else "sprites"].append(key)
         return found
@@ -170,6 +179,9 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
         out.add(f"game/{path}", data)
     out.add("game/cvn_runtime.rpy", RUNTIME)
     out.add("game/cvn_defs.rpy", defs)
+    translated = translate(ctx, translations, scenes=scenes)
+    for path, text in translated.files.items():
+        out.add(f"game/{path}", text)
     if options.pov_switch:
         from comfyvn.export.pov_builds import switch_source
 
@@ -181,7 +193,7 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     body = "\n".join(start) + "\n"
     if options.per_scene:
         for scene in scenes:
-            out.add(f"game/scenes/{ident(scene.id, 's')}.rpy", modules[scene.id])
+            out.add(f"game/scenes/{ctx.scene_labels[scene.id]}.rpy", modules[scene.id])  # unique, like labels
     else:
         body += "\n" + "\n".join(modules[scene.id] for scene in scenes)
     out.add("game/script.rpy", body)
@@ -194,6 +206,7 @@ def _build(scenes: list[Scene], options: Options, project: str | None) -> Build:
     out.manifest = {
         "exporter_version": EXPORTER_VERSION, "name": options.name, "version": options.version,
         "seed": options.seed, "rng_state": seed_state, "testcases": tests, "pov_pick": options.pov_pick,
+        "translations": translated.report,
         "scenes": [{"id": s.id, "label": ctx.scene_labels[s.id],
                     "nodes": {n.id: ctx.label(s.id, n.id) for n in s.nodes}} for s in scenes],
         "assets": [{"path": path, **info} for path, info in sorted(assets.used.items())],

@@ -132,7 +132,7 @@ def switch_source(povs: list[Pov]) -> str:
         "",
         "screen cvn_pov_button():",
         "    zorder 50",
-        "    textbutton _(\"Switch POV\") action Show(\"cvn_pov_switch\") xalign 1.0 yalign 0.0",
+        "    textbutton _(\"Switch POV\") action Show(\"cvn_pov_switch\") xalign 1.0 yalign 0.0 xoffset -20 yoffset 12",
         "",
         "screen cvn_pov_switch():",
         "    modal True",

@@ -15,7 +15,7 @@ def comfyvn_events():
             "on_project_changed",
             "A project record, scene, character, timeline or world was created, updated or deleted.",
             {"project": "Project id.",
-             "kind": "What changed: 'project', 'scene', 'character', 'timeline' or 'world'.",
+             "kind": "What changed: 'project', 'scene', 'character', 'timeline', 'world' or 'translation'.",
              "id": "Id of the record that changed (the project id when kind is 'project').",
              "action": "'created', 'updated' or 'deleted'."},
         ),

@@ -1,4 +1,4 @@
-"""The four kinds of record a project folder holds, and what is checked when one is saved.
+"""The kinds of record a project folder holds, and what is checked when one is saved.
 
 Each :class:`Kind` names its folder, the field shown in listings, how to turn submitted JSON into
 the canonical model (raising 422 with every problem), how to store the model, and the checks that
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from comfyvn.core.errors import Conflict, InvalidInput
 from comfyvn.core.store import read_json
-from comfyvn.projects.models import Character, Timeline, World
+from comfyvn.projects.models import Character, Timeline, Translation, World
 from comfyvn.projects.paths import project_dir
 from comfyvn.scenario.validate import Problem, schema_problems, validate
 
@@ -80,7 +80,7 @@ def _scene_before_delete(project: str, scene_id: str, force: bool) -> None:
             details={"timelines": users})
 
 
-# -- characters, timelines, worlds: pydantic models ---------------------------------------------
+# -- characters, timelines, worlds, translations: pydantic models -------------------------------
 
 def model_parser(model: type[BaseModel], what: str) -> Callable[[Any], Parsed]:
     def parse(data: Any) -> Parsed:
@@ -119,6 +119,7 @@ KINDS: dict[str, Kind] = {
     "timeline": Kind("timeline", "timelines", "title", model_parser(Timeline, "timeline"), _dump,
                      check_refs=_timeline_refs),
     "world": Kind("world", "worlds", "name", model_parser(World, "world"), _dump),
+    "translation": Kind("translation", "translations", "name", model_parser(Translation, "translation"), _dump),
 }
 
 

@@ -1,5 +1,5 @@
-"""The records a project holds besides its scenes: the project itself, characters, timelines and
-worlds. Scenes are the canonical :class:`comfyvn.scenario.models.Scene` (there is one scene model).
+"""The records a project holds besides its scenes: the project itself, characters, timelines,
+worlds and translations. Scenes are the canonical :class:`comfyvn.scenario.models.Scene` (there is one scene model).
 
 Like the scene model, unknown fields are refused (a typo should not vanish silently); free-form
 data goes in ``metadata``.
@@ -7,6 +7,8 @@ data goes in ``metadata``.
 
 from __future__ import annotations
 
+import keyword
+import re
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -80,3 +82,44 @@ class World(Model):
     description: str = ""
     entries: list[LoreEntry] = Field(default_factory=list)
     metadata: Metadata
+
+
+# Words Ren'Py's parser will not take as a name (a language id is read as one); Python's keywords too.
+RENPY_WORDS = frozenset({"as", "at", "behind", "call", "expression", "hide", "if", "in", "image", "init", "jump",
+                         "menu", "onlayer", "python", "return", "scene", "show", "with", "while", "zorder",
+                         "transform"})
+LANGUAGE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class Translation(Model):
+    """One language of the story, keyed by the ids the Ren'Py export writes (docs/export-renpy.md).
+    An empty text counts as not translated yet."""
+
+    id: str = Field(description="The Ren'Py language id, a Python identifier: 'french', 'pt_br'.",
+                    json_schema_extra={"pattern": LANGUAGE_PATTERN})
+    name: str = Field(min_length=1, max_length=200, description="Shown in the game's language picker: 'Français'.")
+    lines: dict[Id, dict[Id, str]] = Field(
+        default_factory=dict, description="Scene id -> line key (the line id, or '<node>_<index>') -> text.")
+    choices: dict[Id, dict[Id, str]] = Field(default_factory=dict,
+                                             description="Scene id -> menu choice id -> label.")
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cast id, character record id, or the name of a speaker outside the cast -> display name.")
+    metadata: Metadata
+
+    @field_validator("id")
+    @classmethod
+    def _usable_language(cls, value: str) -> str:
+        if not re.match(LANGUAGE_PATTERN, value):
+            raise ValueError(f"language id {value!r} must be a Python identifier of at most 64 ASCII letters, "
+                             "digits and '_', not starting with a digit ('pt_br', not 'pt-br')")
+        if keyword.iskeyword(value) or value in RENPY_WORDS:
+            raise ValueError(f"{value!r} is a Python or Ren'Py keyword; Ren'Py cannot use it as a language id")
+        return value
+
+    @field_validator("names")
+    @classmethod
+    def _named_speakers(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not key.strip() for key in value):
+            raise ValueError("names must be keyed by a cast id, character id or speaker name, not an empty string")
+        return value

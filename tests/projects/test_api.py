@@ -43,7 +43,7 @@ def test_project_create_get_list(client, events):
     assert created["data"]["name"] == "My novel" and created["data"]["created_at"].endswith("Z")
     got = client.get("/api/projects/novel").json()
     assert got["data"] == created["data"] and got["revision"] == created["revision"]
-    assert got["counts"] == {"scenes": 0, "characters": 0, "timelines": 0, "worlds": 0}
+    assert got["counts"] == {"scenes": 0, "characters": 0, "timelines": 0, "worlds": 0, "translations": 0}
     raw = (project_dir("novel") / "project.json").read_bytes()
     assert got["revision"] == hashlib.sha256(raw).hexdigest()
     ids = [item["id"] for item in client.get("/api/projects").json()["items"]]

@@ -260,6 +260,10 @@ screen file_slots(title):
                     textbutton "[page]" action FilePage(page)
                 textbutton _(">") action FilePageNext()
 
+## Languages the game is translated into: Ren'Py language id -> the name its button shows. Each
+## game/tl/<language>/cvn_strings.rpy adds its own; None is the language the story was written in.
+define cvn_language_names = {None: _("Original")}
+
 screen preferences():
     tag menu
 
@@ -301,3 +305,12 @@ screen preferences():
                     label _("Voice Volume")
                     bar value Preference("voice volume") style "slider_bar"
                 textbutton _("Mute All") action Preference("all mute", "toggle") style "check_button"
+
+            ## Only a game with translations (game/tl/<language>/) offers a choice of language.
+            if renpy.known_languages():
+                vbox:
+                    style "pref_vbox"
+                    label _("Language")
+                    textbutton cvn_language_names.get(None, _("Original")) action Language(None) style "radio_button"
+                    for cvn_language in sorted(renpy.known_languages()):
+                        textbutton cvn_language_names.get(cvn_language, cvn_language) action Language(cvn_language) style "radio_button"

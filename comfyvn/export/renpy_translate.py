@@ -1,0 +1,234 @@
+"""Project translations -> Ren'Py ``game/tl/<language>/`` files.
+
+For each language with something translated:
+
+    tl/<lang>/scenes/<scene label>.rpy   ``translate <lang> <say id>:`` blocks, one per translated line,
+                                         in script order, speaking through the script's own character
+    tl/<lang>/cvn_strings.rpy            the name shown in the language picker, and one
+                                         ``translate <lang> strings:`` block for character names and
+                                         menu choice labels
+
+Lines without a translation are left out: Ren'Py then shows the original. Each ``old`` string is
+written once per language (Ren'Py refuses a second one); when two sources want different texts
+for the same string the first wins and the report lists the conflict. The report counts what was
+translated, what is missing and what is stale (keys for lines, choices or names the export no
+longer has). Same input => same files, languages and files sorted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from comfyvn.export.renpy_names import python_string, say_text
+from comfyvn.export.renpy_script import Context, Line, say_statement
+from comfyvn.projects.models import Translation
+from comfyvn.scenario.models import Scene
+
+I = "    "
+STRINGS_FILE = "cvn_strings.rpy"
+
+
+@dataclass
+class Translated:
+    files: dict[str, str]  # path under game/ -> source
+    report: dict[str, Any]  # language id -> counts, stale keys, conflicts
+
+
+@dataclass
+class _Strings:
+    """The ``old``/``new`` pairs of one language, each old string once (compared as Ren'Py reads it)."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (old literal, new literal)
+    seen: dict[str, str] = field(default_factory=dict)  # old as read -> new as read
+    conflicts: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, old: str, new: str) -> None:
+        key, value = lexed(old), lexed(new)
+        if key in self.seen:
+            if self.seen[key] != value:
+                self.conflicts.append({"text": key, "kept": self.seen[key], "ignored": value})
+            return
+        self.seen[key] = value
+        self.pairs.append((old, new))
+
+
+def translation_files(ctx: Context, translations: Iterable[Translation], *,
+                      scenes: Iterable[Scene] = ()) -> dict[str, str]:
+    """The ``tl/`` files (path under ``game/`` -> source) for ``translations`` of the export ``ctx``
+    describes (after every scene is built). ``scenes`` lets names be keyed by character record id."""
+    return translate(ctx, translations, scenes=scenes).files
+
+
+def translate(ctx: Context, translations: Iterable[Translation], *, scenes: Iterable[Scene] = ()) -> Translated:
+    """The ``tl/`` files and the report (see the module docstring)."""
+    aliases: dict[str, list[str]] = {}  # stage id -> character record ids
+    for scene in scenes:
+        for member in scene.cast:
+            if member.character_id and member.character_id not in aliases.setdefault(member.id, []):
+                aliases[member.id].append(member.character_id)
+    files: dict[str, str] = {}
+    report: dict[str, Any] = {}
+    done: set[str] = set()
+    for tl in sorted(translations, key=lambda t: t.id):
+        if tl.id in done:
+            continue
+        done.add(tl.id)
+        lang_files, report[tl.id] = _language(ctx, tl, aliases)
+        files.update(lang_files)
+    return Translated(dict(sorted(files.items())), report)
+
+
+def load_translations(project: str | None) -> list[Translation]:
+    """The stored translations of ``project``, by id (none without a project); 422 for an invalid one."""
+    if project is None:
+        return []
+    from comfyvn.projects import store
+
+    items = store.collection("translation")
+    return [items.model(project, item_id) for item_id in items.file_ids(project)]
+
+
+def _language(ctx: Context, tl: Translation, aliases: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, Any]]:
+    exported = set(ctx.scene_labels)
+    counts = {part: {"translated": 0, "missing": 0, "stale": 0} for part in ("lines", "choices", "names")}
+    stale: list[str] = []
+    files: dict[str, str] = {}
+
+    by_scene: dict[str, list[Line]] = {}
+    for line in ctx.says:
+        by_scene.setdefault(line.scene, []).append(line)
+    for scene_id, lines in by_scene.items():
+        texts = tl.lines.get(scene_id, {})
+        blocks: list[str] = []
+        for line in lines:
+            text = texts.get(line.key)
+            if text is None or not text.strip():
+                counts["lines"]["missing"] += 1
+                continue
+            counts["lines"]["translated"] += 1
+            blocks += _say_block(tl.id, line, text)
+        if blocks:
+            head = [f"# Generated by ComfyVN: the {_comment(tl.name)} ({tl.id}) lines of scene {scene_id}.", ""]
+            files[f"tl/{tl.id}/scenes/{ctx.scene_labels.get(scene_id, scene_id)}.rpy"] = "\n".join(head + blocks)
+        known = {line.key for line in lines}
+        stale += [f"lines/{scene_id}/{key}" for key in sorted(texts) if key not in known]
+
+    strings = _Strings()
+    names = _names(ctx, tl, aliases, strings, counts["names"])
+    stale += [f"names/{key}" for key in sorted(tl.names) if key not in names]
+
+    offered: dict[str, set[str]] = {}
+    for scene_id, choice_id, label in ctx.menu_texts:
+        offered.setdefault(scene_id, set()).add(choice_id)
+        text = tl.choices.get(scene_id, {}).get(choice_id)
+        if text is None or not text.strip():
+            counts["choices"]["missing"] += 1
+            continue
+        counts["choices"]["translated"] += 1
+        strings.add(say_text(label), say_text(text))
+    for scene_id in sorted(tl.choices):
+        if scene_id in exported:
+            stale += [f"choices/{scene_id}/{c}" for c in sorted(tl.choices[scene_id]) if c not in offered.get(scene_id, ())]
+
+    for scene_id in sorted(tl.lines):
+        if scene_id in exported and scene_id not in by_scene:  # an exported scene without lines
+            stale += [f"lines/{scene_id}/{key}" for key in sorted(tl.lines[scene_id])]
+    stale.sort()
+    for key in stale:
+        counts[key.split("/", 1)[0]]["stale"] += 1
+
+    written = bool(files or strings.pairs)
+    if written:
+        files[f"tl/{tl.id}/{STRINGS_FILE}"] = _strings_file(tl, strings)
+    other = sorted((set(tl.lines) | set(tl.choices)) - exported)
+    return files, {"name": tl.name, "written": written, **counts, "stale_keys": stale,
+                   "conflicts": strings.conflicts, "other_scenes": other}
+
+
+def _say_block(lang: str, line: Line, text: str) -> list[str]:
+    out = [f"translate {lang} {line.say_id}:", f"{I}# {say_statement(line, line.text)}"]
+    voice = line.voice  # Ren'Py translates a voice line with the say it precedes
+    if voice:
+        out.append(f"{I}voice {python_string(voice)}")
+    out += [f"{I}{say_statement(line, text)}", ""]
+    return out
+
+
+def _names(ctx: Context, tl: Translation, aliases: dict[str, list[str]], strings: _Strings,
+           counts: dict[str, int]) -> set[str]:
+    """Add the translated character names to ``strings``; returns the ``tl.names`` keys used."""
+    used: set[str] = set()
+    for stage_id, (_var, name, _color) in sorted(ctx.characters.items(), key=lambda item: item[1][0]):
+        keys = [k for k in (stage_id, *aliases.get(stage_id, ())) if k in tl.names]
+        used.update(keys)
+        text = next((tl.names[k] for k in keys if tl.names[k].strip()), None)
+        if text is None:
+            counts["missing"] += 1
+            continue
+        counts["translated"] += 1
+        strings.add(renpy_literal(_shown(name)), renpy_literal(_shown(text)))
+    return used
+
+
+def _shown(name: str) -> str:
+    """The value of a character's ``_("...")`` name in the game (see renpy_names.character_name)."""
+    return name.replace("[", "[[").replace("{", "{{").replace("%", "%%").replace("\r", "")
+
+
+def renpy_literal(value: str) -> str:
+    """A Ren'Py script string (as in ``old``/``new``) that Ren'Py reads back as exactly ``value``:
+    its reader collapses runs of whitespace, so every space after a space and every other
+    whitespace character is escaped."""
+    out = []
+    previous = ""
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == " ":
+            out.append("\\ " if previous == " " else " ")
+        elif ch.isspace() or not ch.isprintable():
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else ch)
+        else:
+            out.append(ch)
+        previous = ch
+    return '"' + "".join(out) + '"'
+
+
+def lexed(literal: str) -> str:
+    """What Ren'Py's script reader makes of a double-quoted string literal: whitespace runs become
+    one space, then escapes (``\\n``, ``\\uXXXX``, ``\\{`` -> ``{{``, any other ``\\c`` -> ``c``)."""
+    body = re.sub(r"\s+", " ", literal[1:-1])
+
+    def unescape(match: re.Match[str]) -> str:
+        c = match.group(1)
+        if c in "{[%":
+            return c * 2
+        if c == "n":
+            return "\n"
+        if c[0] == "u" and match.group(2):
+            return chr(int(match.group(2), 16))
+        return c
+
+    return re.sub(r"\\(u([0-9a-fA-F]{1,4})|.)", unescape, body)
+
+
+def _strings_file(tl: Translation, strings: _Strings) -> str:
+    picker = tl.name.replace("[", "[[").replace("{", "{{")  # a button label: no interpolation, no tags
+    out = [f"# Generated by ComfyVN: the {_comment(tl.name)} ({tl.id}) translation's name and strings.", "",
+           "init python:", f"{I}cvn_language_names[{python_string(tl.id)}] = {python_string(picker)}", ""]
+    if strings.pairs:
+        out.append(f"translate {tl.id} strings:")
+        for old, new in strings.pairs:
+            out += [f"{I}old {old}", f"{I}new {new}", ""]
+    return "\n".join(out)
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,176 @@
+# The story logic of comfyvn.scenario, ported: conditions, actions and the SplitMix64 PRNG.
+init -100 python:
+    _CVN_MASK = (1 << 64) - 1
+    _CVN_MISSING = object()
+
+    def cvn_is_number(value):
+        return type(value) in (int, float)
+
+    def cvn_clone(value):
+        if isinstance(value, dict):
+            return dict((k, cvn_clone(v)) for k, v in value.items())
+        if isinstance(value, list):
+            return [cvn_clone(v) for v in value]
+        return value
+
+    def cvn_lookup(path):
+        if path[0] in store.cvn_cleared or not hasattr(store, "v_" + path[0]):
+            return _CVN_MISSING
+        current = getattr(store, "v_" + path[0])
+        for part in path[1:]:
+            if not isinstance(current, dict) or part not in current:
+                return _CVN_MISSING
+            current = current[part]
+        return current
+
+    def cvn_ordered(left, right):
+        kinds = (type(left), type(right))
+        if kinds[0] is str and kinds[1] is str:
+            return True
+        return kinds[0] in (int, float) and kinds[1] in (int, float)
+
+    def cvn_compare(name, left, right):
+        if name == "eq":
+            return left == right
+        if name == "neq":
+            return left != right
+        if name == "in":
+            return left in right
+        if name == "not_in":
+            return left not in right
+        if not cvn_ordered(left, right):
+            return False
+        if name == "gt":
+            return left > right
+        if name == "gte":
+            return left >= right
+        if name == "lt":
+            return left < right
+        return left <= right
+
+    def cvn_holds(conditions):
+        """conditions: ((path, operator, value), ...); every one must hold."""
+        for path, name, value in conditions:
+            found = cvn_lookup(path)
+            if name == "exists":
+                if found is _CVN_MISSING:
+                    return False
+                continue
+            if name == "not_exists":
+                if found is not _CVN_MISSING:
+                    return False
+                continue
+            if not cvn_compare(name, None if found is _CVN_MISSING else found, value):
+                return False
+        return True
+
+    def cvn_top(name, create):
+        if name in store.cvn_cleared:
+            if not create:
+                return _CVN_MISSING
+            store.cvn_cleared = store.cvn_cleared - set([name])
+            setattr(store, "v_" + name, None)
+        return getattr(store, "v_" + name, _CVN_MISSING)
+
+    def cvn_parent(path, create):
+        """The dict holding path[-1] (None for a top-level variable), or _CVN_MISSING."""
+        if len(path) == 1:
+            return None
+        current = cvn_top(path[0], create)
+        if not isinstance(current, dict):
+            if not create:
+                return _CVN_MISSING
+            current = {}
+            setattr(store, "v_" + path[0], current)
+        for part in path[1:-1]:
+            child = current.get(part)
+            if not isinstance(child, dict):
+                if not create:
+                    return _CVN_MISSING
+                child = current[part] = {}
+            current = child
+        return current
+
+    def cvn_read(parent, path):
+        if parent is None:
+            value = cvn_top(path[0], False)
+            return None if value is _CVN_MISSING else value
+        return parent.get(path[-1])
+
+    def cvn_write(parent, path, value):
+        if parent is None:
+            store.cvn_cleared = store.cvn_cleared - set([path[0]])
+            setattr(store, "v_" + path[0], value)
+        else:
+            parent[path[-1]] = value
+
+    def cvn_apply(actions):
+        """actions: ((type, path, value), ...), applied in order."""
+        for kind, path, value in actions:
+            if kind == "clear":
+                parent = cvn_parent(path, False)
+                if parent is None:
+                    store.cvn_cleared = store.cvn_cleared | set([path[0]])
+                elif parent is not _CVN_MISSING:
+                    parent.pop(path[-1], None)
+                continue
+            parent = cvn_parent(path, True)
+            current = cvn_read(parent, path)
+            if kind == "set":
+                cvn_write(parent, path, cvn_clone(value))
+            elif kind in ("increment", "decrement"):
+                base = current if cvn_is_number(current) else 0
+                amount = 1 if value is None else value
+                cvn_write(parent, path, base + amount if kind == "increment" else base - amount)
+            elif kind == "toggle":
+                cvn_write(parent, path, not current)
+            elif kind == "append":
+                cvn_write(parent, path, (list(current) if isinstance(current, list) else []) + [cvn_clone(value)])
+            elif kind == "remove":
+                items = list(current) if isinstance(current, list) else []
+                if value in items:
+                    items.remove(value)
+                cvn_write(parent, path, items)
+
+    def cvn_next_u64():
+        state = (int(store.cvn_rng, 16) + 0x9E3779B97F4A7C15) & _CVN_MASK
+        store.cvn_rng = "%016x" % state
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _CVN_MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _CVN_MASK
+        return z ^ (z >> 31)
+
+    def cvn_random():
+        return (cvn_next_u64() >> 11) / 9007199254740992.0
+
+    def cvn_open(choice):
+        """choice: (weight, visible_to, conditions)."""
+        weight, visible_to, conditions = choice
+        if not weight > 0:
+            return False
+        if visible_to and store.cvn_pov is not None and store.cvn_pov not in visible_to:
+            return False
+        return cvn_holds(conditions)
+
+    def cvn_pick(choices):
+        """The index of the weighted random pick among the open choices, or None (one PRNG draw)."""
+        open_ones = [(index, choice[0]) for index, choice in enumerate(choices) if cvn_open(choice)]
+        if not open_ones:
+            return None
+        total = 0.0
+        for _, weight in open_ones:
+            total += weight
+        r = cvn_random() * total
+        running = 0.0
+        last = open_ones[0][0]
+        for index, weight in open_ones:
+            if weight <= 0:
+                continue
+            running += weight
+            last = index
+            if r < running:
+                return index
+        return last
+
+    def cvn_any_open(choices):
+        return any(cvn_open(choice) for choice in choices)
