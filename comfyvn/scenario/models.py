@@ -282,6 +282,15 @@ class Scene(Model):
     def node_map(self) -> dict[str, Node]:
         return {node.id: node for node in self.nodes}
 
+    def pov_aliases(self, names: list[str]) -> frozenset[str]:
+        """A choice's ``visible_to`` with each cast member named both ways (id and display name): a
+        POV may be given either way, as the POV manager accepts both."""
+        out = set(names)
+        for member in self.cast:
+            if member.id in out or member.name in out:
+                out.update((member.id, member.name))
+        return frozenset(out)
+
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical JSON: equal digests mean the same scene."""
         from comfyvn.core.store import digest

@@ -91,10 +91,10 @@ class _CompiledNode:
     lines: tuple
 
 
-def _compile(node: Node) -> _CompiledNode:
+def _compile(node: Node, scene: Scene) -> _CompiledNode:
     choices = tuple(
         _CompiledChoice(c, logic.compile_conditions(c.conditions), logic.compile_actions(c.actions),
-                        frozenset(c.visible_to), c.weight > 0)
+                        scene.pov_aliases(c.visible_to) if c.visible_to else frozenset(), c.weight > 0)
         for c in node.choices
     )
     always_open = any(c.offered and not c.conditions and not c.visible_to for c in choices)
@@ -115,7 +115,7 @@ class ScenarioRunner:
     def __init__(self, scene: Scene, *, history_limit: int = DEFAULT_HISTORY) -> None:
         self.scene = scene
         self.history_limit = history_limit
-        self._nodes: dict[str, _CompiledNode] = {node.id: _compile(node) for node in scene.nodes}
+        self._nodes: dict[str, _CompiledNode] = {node.id: _compile(node, scene) for node in scene.nodes}
         if scene.start not in self._nodes:
             raise InvalidInput(f"scene {scene.id!r}: start node {scene.start!r} does not exist")
 

@@ -1,0 +1,213 @@
+"""ServerBridge: the Studio's only way to the server.
+
+REST goes through one ``httpx.AsyncClient`` and events through one WebSocket
+(``/api/modder/hooks/ws``, subscribed to every ``modder.on_*`` event: jobs, assets, projects...),
+both on an asyncio loop in a background thread, so the UI thread never waits on the network.
+Results come back on the UI thread: through the ``on_done``/``on_error`` callbacks of
+:meth:`ServerBridge.call`, and through the ``online_changed`` and ``event`` signals.
+
+When the server is down, ``online_changed(False, reason)`` fires, calls fail fast with a
+:class:`BridgeError`, and the socket retries with backoff (``retry_now()`` retries at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from PySide6.QtCore import QObject, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+TOPICS = ["modder.on_*"]
+TIMEOUT = 30.0
+MAX_BACKOFF = 10.0
+
+
+class BridgeError(Exception):
+    """A failed call: the server's error envelope (``code``, ``message``), or the connection failure."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 details: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.status, self.code, self.details = message, status, code, details
+
+
+def _error_of(response: httpx.Response) -> BridgeError:
+    try:
+        body = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        body = {}
+    message = body.get("message") or f"HTTP {response.status_code} from {response.request.url.path}"
+    return BridgeError(message, status=response.status_code, code=body.get("code"), details=body.get("details"))
+
+
+class ServerBridge(QObject):
+    online_changed = Signal(bool, str)  # online, detail (the reason when offline)
+    event = Signal(str, dict)  # hook-bus event name, payload
+    _deliver = Signal(object, object)  # (callback, value): runs callback(value) on the UI thread
+
+    def __init__(self, base_url: str, *, token: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.online = False
+        self.last_error = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._wake: asyncio.Event | None = None
+        self._socket_task: asyncio.Task | None = None
+        self._deliver.connect(self._run_callback)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._client = httpx.AsyncClient(base_url=self.base_url, timeout=TIMEOUT, headers=headers)
+            self._wake = asyncio.Event()
+            self._socket_task = loop.create_task(self._socket_loop())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._client.aclose())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="comfyvn-bridge", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        def shutdown() -> None:
+            if self._socket_task is not None:
+                self._socket_task.cancel()
+            loop.call_soon(loop.stop)
+
+        loop.call_soon_threadsafe(shutdown)
+        thread.join(10)
+        self._thread = self._loop = None
+
+    def retry_now(self) -> None:
+        """Reconnect at once instead of waiting for the next backoff step."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -- REST ----------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
+                files: Any = None, data: Any = None, raw: bool = False) -> concurrent.futures.Future:
+        """A future of the JSON answer (or the bytes with ``raw``); a :class:`BridgeError` when the
+        server answers 4xx/5xx or cannot be reached."""
+        if self._loop is None:
+            raise RuntimeError("ServerBridge.start() first")
+        return asyncio.run_coroutine_threadsafe(
+            self._request(method, path, params=params, json_body=json_body, files=files, data=data, raw=raw),
+            self._loop)
+
+    def call(self, method: str, path: str, *, on_done: Callable[[Any], None] | None = None,
+             on_error: Callable[[BridgeError], None] | None = None, **kwargs: Any) -> concurrent.futures.Future:
+        """:meth:`request` with its result handed to ``on_done`` (or its error to ``on_error``) on the UI thread."""
+        future = self.request(method, path, **kwargs)
+
+        def done(f: concurrent.futures.Future) -> None:
+            error = f.exception()
+            if error is None and on_done is not None:
+                self._deliver.emit(on_done, f.result())
+            elif error is not None:
+                if on_error is not None:
+                    self._deliver.emit(on_error, error if isinstance(error, BridgeError) else BridgeError(str(error)))
+                else:
+                    log.warning("%s %s failed: %s", method, path, error)
+
+        future.add_done_callback(done)
+        return future
+
+    def get(self, path: str, **kwargs: Any) -> concurrent.futures.Future:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> concurrent.futures.Future:
+        return self.call("POST", path, json_body=body, **kwargs)
+
+    async def _request(self, method: str, path: str, *, params: Any, json_body: Any, files: Any, data: Any,
+                       raw: bool) -> Any:
+        assert self._client is not None
+        try:
+            response = await self._client.request(method, path, params=params, json=json_body, files=files,
+                                                  data=data)
+        except httpx.HTTPError as exc:
+            self._set_online(False, f"cannot reach {self.base_url}: {exc.__class__.__name__}")
+            raise BridgeError(f"the server at {self.base_url} cannot be reached ({exc.__class__.__name__}); "
+                              "is it running?") from None
+        if response.status_code >= 400:
+            raise _error_of(response)
+        if raw:
+            return response.content
+        return response.json() if response.content else None
+
+    @Slot(object, object)
+    def _run_callback(self, callback: Callable[[Any], None], value: Any) -> None:
+        callback(value)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _set_online(self, online: bool, detail: str) -> None:
+        if online != self.online or (not online and detail != self.last_error):
+            self.online = online
+            self.last_error = "" if online else detail
+            self._deliver.emit(lambda _: self.online_changed.emit(online, detail), None)
+
+    async def _socket_loop(self) -> None:
+        import websockets
+
+        url = self.base_url.replace("http", "ws", 1) + "/api/modder/hooks/ws"
+        if self.token:
+            url += f"?token={self.token}"
+        backoff = 0.5
+        assert self._wake is not None
+        while True:
+            try:
+                async with websockets.connect(url, open_timeout=5, ping_interval=20, max_size=2**22) as socket:
+                    await socket.send(json.dumps({"type": "subscribe", "topics": TOPICS}))
+                    self._set_online(True, self.base_url)
+                    backoff = 0.5
+                    async for message in socket:
+                        self._on_message(message)
+                reason = "the server closed the event socket"
+            except asyncio.CancelledError:
+                raise
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
+                reason = f"cannot reach {self.base_url} ({exc.__class__.__name__})"
+            self._set_online(False, reason)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            except asyncio.TimeoutError:
+                pass
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            envelope = json.loads(message)
+        except ValueError:
+            return
+        if isinstance(envelope, dict) and envelope.get("type") == "event":
+            payload = envelope.get("payload")
+            self._deliver.emit(lambda _: self.event.emit(str(envelope.get("event")),
+                                                          payload if isinstance(payload, dict) else {}), None)

@@ -1,0 +1,206 @@
+"""The Studio's main window: dockable panels around a centre router, a status bar with the server
+state and the "Scripts" indicator, an offline banner with Retry, a progress overlay for running
+jobs, tray notifications for finished and failed jobs, and the layout saved in the data folder."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton,
+                               QSystemTrayIcon, QVBoxLayout, QWidget)
+
+from comfyvn.gui.bridge import ServerBridge
+from comfyvn.gui.center_router import CenterRouter
+
+log = logging.getLogger(__name__)
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: str
+    make: Callable[[ServerBridge], QWidget]
+    area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea
+    shortcut: str | None = None
+
+
+def layout_path() -> Path:
+    from comfyvn.config import runtime_paths
+
+    return runtime_paths.data_dir() / "studio" / "layout.json"
+
+
+class ScriptsIndicator(QLabel):
+    """Green while scripted utilities run fine; red with the last error when one fails."""
+
+    def __init__(self) -> None:
+        super().__init__("Scripts: ok")
+        self.setContentsMargins(8, 1, 8, 1)  # margins, not CSS padding: the size hint then fits the text
+        self.last_error: str | None = None
+        self._paint()
+
+    def report_error(self, message: str) -> None:
+        self.last_error = message
+        self.setText("Scripts: error")
+        self.setToolTip(message)
+        self._paint()
+
+    def clear(self) -> None:
+        self.last_error = None
+        self.setText("Scripts: ok")
+        self.setToolTip("")
+        self._paint()
+
+    def _paint(self) -> None:
+        color = "#c0392b" if self.last_error else "#27ae60"
+        self.setStyleSheet(f"QLabel {{ color: white; background: {color}; border-radius: 3px; }}")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: ServerBridge, panels: list[Panel] | None = None) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.setWindowTitle("ComfyVN Studio")
+        self.resize(1280, 720)
+        self.router = CenterRouter()
+        self.banner = QWidget()
+        banner_row = QHBoxLayout(self.banner)
+        self.banner_text = QLabel("")
+        self.banner_text.setStyleSheet("color: white;")
+        retry = QPushButton("Retry")
+        retry.clicked.connect(self.bridge.retry_now)
+        banner_row.addWidget(self.banner_text, 1)
+        banner_row.addWidget(retry)
+        self.banner.setStyleSheet("background: #a93226;")
+        self.banner.hide()
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.router, 1)
+        self.setCentralWidget(centre)
+        self.progress = QProgressBar()  # the overlay: shown while jobs run
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+        self.server_state = QLabel("server: connecting")
+        self.scripts = ScriptsIndicator()
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.server_state)
+        self.statusBar().addPermanentWidget(self.scripts)
+        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
+        self.notifications: list[tuple[str, str]] = []  # (title, text): every notification shown
+        self.docks: dict[str, QDockWidget] = {}
+        self._running: dict[str, float] = {}
+        self._panel_menu = self.menuBar().addMenu("&Panels")
+        self._view_menu = self.menuBar().addMenu("&View")
+        for panel in panels or []:
+            self.add_panel(panel)
+        bridge.online_changed.connect(self._on_online)
+        bridge.event.connect(self._on_event)
+        self._on_online(bridge.online, bridge.base_url if bridge.online else "connecting")
+
+    # -- panels and panes ----------------------------------------------------------------------
+
+    def add_panel(self, panel: Panel) -> QDockWidget:
+        dock = QDockWidget(panel.title, self)
+        dock.setObjectName(f"dock_{panel.name}")
+        dock.setWidget(panel.make(self.bridge))
+        self.addDockWidget(panel.area, dock)
+        self.docks[panel.name] = dock
+        toggle = dock.toggleViewAction()
+        if panel.shortcut:
+            toggle.setShortcut(QKeySequence(panel.shortcut))
+        self._panel_menu.addAction(toggle)
+        return dock
+
+    def add_pane(self, name: str, factory: Callable[[], QWidget], *, title: str, shortcut: str | None = None,
+                 default: bool = False) -> None:
+        self.router.register(name, factory, title=title)
+        action = QAction(title, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda: self.router.show_pane(name))
+        self._view_menu.addAction(action)
+        if default:
+            self.router.set_default(name)
+
+    # -- server state, jobs, notifications -----------------------------------------------------
+
+    def _on_online(self, online: bool, detail: str) -> None:
+        if online:
+            self.server_state.setText(f"server: online ({self.bridge.base_url})")
+            self.banner.hide()
+        else:
+            self.server_state.setText("server: offline")
+            self.banner_text.setText(f"The server is offline: {detail}. Retrying in the background.")
+            self.banner.show()
+
+    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+        job = str(payload.get("job_id") or "")
+        if name in ("on_job_started", "on_job_progress") and job:
+            self._running[job] = float(payload.get("progress") or 0.0)
+        elif name == "on_job_finished" and job:
+            self._running.pop(job, None)
+            state = payload.get("state")
+            kind = payload.get("kind", "job")
+            if state == "failed":
+                message = payload.get("error") or "see its log"
+                self.notify("Job failed", f"{kind}: {message}")
+                self.scripts.report_error(f"{kind} failed: {message}")
+            elif state == "succeeded":
+                self.notify("Job finished", str(kind))
+        if self._running:
+            self.progress.setValue(int(100 * min(self._running.values())))
+            self.progress.setFormat(f"{len(self._running)} job(s) %p%")
+            self.progress.show()
+        else:
+            self.progress.hide()
+
+    def notify(self, title: str, text: str) -> None:
+        self.notifications.append((title, text))
+        if self.tray is not None and self.tray.isVisible():
+            self.tray.showMessage(title, text)
+        self.statusBar().showMessage(f"{title}: {text}", 8000)
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def save_layout(self, path: Path | None = None) -> Path:
+        from comfyvn.core.store import atomic_write_json
+
+        path = path or layout_path()
+        state = {"version": LAYOUT_VERSION, "pane": self.router.current,
+                 "geometry": base64.b64encode(bytes(self.saveGeometry())).decode("ascii"),
+                 "state": base64.b64encode(bytes(self.saveState(LAYOUT_VERSION))).decode("ascii")}
+        atomic_write_json(path, state)
+        return path
+
+    def restore_layout(self, path: Path | None = None) -> bool:
+        path = path or layout_path()
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            geometry = QByteArray(base64.b64decode(state["geometry"]))
+            docks = QByteArray(base64.b64decode(state["state"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return False  # no layout yet, or an unreadable one: the default layout stays
+        self.restoreGeometry(geometry)
+        self.restoreState(docks, LAYOUT_VERSION)
+        if state.get("pane") in self.router.names():
+            self.router.show_pane(state["pane"])
+        return True
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        try:
+            self.save_layout()
+        except OSError as exc:
+            log.warning("the Studio layout was not saved: %s", exc)
+        super().closeEvent(event)

@@ -1,0 +1,53 @@
+"""ServerBridge against a real server: REST answers and error envelopes on the UI thread, hook-bus
+events over the one WebSocket, and a clear offline state when nothing listens."""
+
+from __future__ import annotations
+
+import threading
+
+from comfyvn.gui.bridge import BridgeError, ServerBridge
+
+
+def test_calls_answer_on_the_ui_thread(qtbot, bridge):
+    got = {}
+    main = threading.current_thread()
+
+    def done(value):
+        got["value"], got["thread"] = value, threading.current_thread()
+
+    bridge.get("/status", on_done=done)
+    qtbot.waitUntil(lambda: "value" in got, timeout=5000)
+    assert got["thread"] is main and got["value"]["status"] == "ok"
+
+
+def test_errors_carry_the_envelope(qtbot, bridge):
+    errors = []
+    bridge.get("/api/projects/no-such-project", on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert isinstance(errors[0], BridgeError) and errors[0].status == 404 and "no-such-project" in errors[0].message
+
+
+def test_hook_events_arrive_over_the_socket(qtbot, bridge):
+    seen = []
+    bridge.event.connect(lambda name, payload: seen.append((name, payload)))
+    bridge.post("/api/modder/hooks/test", {})
+    qtbot.waitUntil(lambda: any(name == "on_modder_test" for name, _ in seen), timeout=5000)
+
+
+def test_offline_server_is_reported_and_calls_fail_fast(qtbot):
+    from comfyvn.config.baseurl_authority import find_open_port
+
+    port = find_open_port("127.0.0.1", 0)  # nothing listens here
+    offline = ServerBridge(f"http://127.0.0.1:{port}")
+    states = []
+    offline.online_changed.connect(lambda online, detail: states.append((online, detail)))
+    offline.start()
+    try:
+        qtbot.waitUntil(lambda: bool(states), timeout=10000)
+        assert states[0][0] is False and str(port) in states[0][1]
+        errors = []
+        offline.get("/status", on_error=errors.append)
+        qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+        assert "cannot be reached" in errors[0].message
+    finally:
+        offline.stop()

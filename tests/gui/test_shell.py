@@ -1,0 +1,54 @@
+"""The Studio shell: the centre router, the main window's offline banner and retry, job
+notifications and the Scripts indicator, and the layout saved to the data folder."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QLabel
+
+from comfyvn.gui.center_router import CenterRouter
+from comfyvn.gui.main_window import MainWindow
+from tests.gui.conftest import screenshot
+
+
+def test_router_makes_panes_on_first_use_and_shows_the_default(qtbot):
+    router = CenterRouter()
+    qtbot.addWidget(router)
+    made = []
+    router.register("viewer", lambda: made.append("viewer") or QLabel("viewer"), title="VN Viewer")
+    router.register("designer", lambda: made.append("designer") or QLabel("designer"))
+    with pytest.raises(KeyError, match="no default pane"):
+        router.show_pane()
+    router.set_default("viewer")
+    assert router.show_pane().text() == "viewer" and made == ["viewer"]
+    router.show_pane("designer")
+    router.show_pane("viewer")
+    assert made == ["viewer", "designer"] and router.current == "viewer"
+    with pytest.raises(KeyError, match="no pane named 'nope'"):
+        router.show_pane("nope")
+
+
+def test_window_follows_the_server_and_its_jobs(qtbot, bridge, tmp_path):
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    window.add_pane("welcome", lambda: QLabel("hello"), title="Welcome", default=True)
+    window.router.show_pane()
+    window.show()
+    qtbot.waitUntil(lambda: "online" in window.server_state.text(), timeout=5000)
+    assert window.banner.isHidden()
+    bridge.event.emit("on_job_started", {"job_id": "j1", "kind": "render.sprites"})
+    assert window.progress.isVisible()
+    bridge.event.emit("on_job_finished", {"job_id": "j1", "kind": "render.sprites", "state": "failed",
+                                          "error": "the GPU caught fire"})
+    assert not window.progress.isVisible()
+    assert window.notifications[-1] == ("Job failed", "render.sprites: the GPU caught fire")
+    assert window.scripts.last_error == "render.sprites failed: the GPU caught fire"
+    bridge.online_changed.emit(False, "cannot reach the server")
+    assert window.banner.isVisible() and "cannot reach the server" in window.banner_text.text()
+    screenshot(window, "shell_offline")
+    saved = window.save_layout(tmp_path / "layout.json")
+    fresh = MainWindow(bridge)
+    qtbot.addWidget(fresh)
+    fresh.add_pane("welcome", lambda: QLabel("hello"), title="Welcome", default=True)
+    assert fresh.restore_layout(saved) and fresh.router.current == "welcome"
+    assert not fresh.restore_layout(tmp_path / "missing.json")
