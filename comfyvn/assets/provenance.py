@@ -212,24 +212,35 @@ def _save(audio: Any, buffer: io.BytesIO) -> None:
     audio.save(buffer)
 
 
+def _edit(kind: str, data: bytes, change: Any, where: str = "") -> tuple[str, bytes]:
+    """Let ``change(kind, buffer)`` edit ``data`` in memory with mutagen; returns (status, new bytes),
+    the bytes unchanged when it was skipped."""
+    try:
+        import mutagen
+    except ImportError:
+        return SKIPPED_NO_MUTAGEN, data
+    if kind not in _AUDIO_FORMATS:
+        return f"skipped: {kind} not supported", data
+    buffer = io.BytesIO(data)
+    try:
+        status = change(kind, buffer)
+    except (mutagen.MutagenError, ValueError, struct.error, EOFError) as exc:
+        log.warning("could not write audio tags", extra={"path": where, "format": kind, "error": str(exc)})
+        return f"skipped: {kind} tags could not be written ({exc})", data
+    return status, buffer.getvalue()
+
+
 def _rewrite(path: Path, change: Any) -> str:
     """Load ``path`` into memory, let ``change(kind, buffer)`` edit it with mutagen, then replace the
     file atomically: a failure leaves the original untouched. Returns the status."""
     try:
-        import mutagen
+        import mutagen  # noqa: F401 - only whether it is installed
     except ImportError:
         return SKIPPED_NO_MUTAGEN
     path = Path(path)
-    kind = _audio_kind(path)
-    if kind not in _AUDIO_FORMATS:
-        return f"skipped: {kind} not supported"
-    buffer = io.BytesIO(path.read_bytes())
-    try:
-        status = change(kind, buffer)
-    except (mutagen.MutagenError, ValueError, struct.error, EOFError) as exc:
-        log.warning("could not write audio tags", extra={"path": str(path), "format": kind, "error": str(exc)})
-        return f"skipped: {kind} tags could not be written ({exc})"
-    atomic_write_bytes(path, buffer.getvalue(), mode=os.stat(path).st_mode & 0o7777)
+    status, data = _edit(_audio_kind(path), path.read_bytes(), change, str(path))
+    if not status.startswith("skipped"):
+        atomic_write_bytes(path, data, mode=os.stat(path).st_mode & 0o7777)
     return status
 
 
@@ -253,22 +264,30 @@ def embed_audio(path: Path, provenance: dict[str, Any]) -> str:
     return _rewrite(path, change)
 
 
+def _strip(kind: str, buffer: io.BytesIO) -> str:
+    audio, tags = _load(kind, buffer)
+    if not _values(kind, tags):
+        return "absent"
+    if kind in ("mp3", "wav"):
+        tags.delall(f"TXXX:{KEY}")
+    else:
+        del tags[VORBIS_KEY]
+    _save(audio, buffer)
+    return "stripped"
+
+
 def strip_audio(path: Path) -> str:
     """Remove embedded provenance from an audio file. Returns ``"stripped"``, ``"absent"`` or
     ``"skipped: <why>"``."""
+    return _rewrite(path, _strip)
 
-    def change(kind: str, buffer: io.BytesIO) -> str:
-        audio, tags = _load(kind, buffer)
-        if not _values(kind, tags):
-            return "absent"
-        if kind in ("mp3", "wav"):
-            tags.delall(f"TXXX:{KEY}")
-        else:
-            del tags[VORBIS_KEY]
-        _save(audio, buffer)
-        return "stripped"
 
-    return _rewrite(path, change)
+def strip_audio_bytes(data: bytes) -> tuple[str, bytes]:
+    """:func:`strip_audio` on an audio file's bytes: ``(status, bytes without provenance)``; the
+    bytes are returned unchanged when the status is ``"absent"`` or ``"skipped: <why>"``."""
+    found = media.sniff(data)  # the whole file: audio behind an ID3 tag is recognised too
+    status, out = _edit(found.ext if found is not None else "unknown", bytes(data), _strip)
+    return status, (out if status == "stripped" else bytes(data))
 
 
 def read_audio(path: Path) -> dict[str, Any] | None:

@@ -1,7 +1,10 @@
-"""Our own base files for an exported Ren'Py game: options.rpy, gui.rpy, screens.rpy and GUI images.
+"""Our own base files for an exported Ren'Py game: options.rpy, gui.rpy, screens.rpy, cvn_compat.rpy
+and GUI images.
 
-Nothing is taken from a Ren'Py install (Debian's template needs its guisupport.rpy). ``screens.rpy``
-and the styles of ``gui.rpy`` live in ``comfyvn/export/base/``; sizes and colours are written into
+Nothing is taken from a Ren'Py install (Debian's template needs its guisupport.rpy). ``screens.rpy``,
+``cvn_compat.rpy`` (a ``python early`` fix so a plain ``renpy <game>`` starts on Debian's Ren'Py 8.0.3
+with Python 3.11, see comfyvn/export/renpy_fix.py) and the styles of ``gui.rpy`` live in
+``comfyvn/export/base/``; sizes and colours are written into
 ``gui.rpy`` from the arguments, and the images under ``game/gui/`` are drawn with Pillow. The same
 arguments always give byte-identical files.
 """
@@ -45,8 +48,8 @@ def renpy_string(text: str) -> str:
 
 def write_base(game_dir: Path, *, name: str, version: str = "1.0", build_name: str, save_directory: str,
                width: int = BASE_WIDTH, height: int = BASE_HEIGHT, accent: str = "#c05080") -> list[Path]:
-    """Write options.rpy, gui.rpy, screens.rpy and game/gui/*.png into ``game_dir``; returns the
-    paths written, sorted."""
+    """Write options.rpy, gui.rpy, screens.rpy, cvn_compat.rpy and game/gui/*.png into ``game_dir``;
+    returns the paths written, sorted."""
     _check(name=name, build_name=build_name, save_directory=save_directory, width=width, height=height,
            accent=accent)
     game_dir = Path(game_dir)
@@ -56,6 +59,7 @@ def write_base(game_dir: Path, *, name: str, version: str = "1.0", build_name: s
                                    save_directory=save_directory).encode("utf-8"),
         "gui.rpy": gui_rpy(width=width, height=height, accent=accent, sizes=sizes).encode("utf-8"),
         "screens.rpy": _template("screens.rpy").encode("utf-8"),
+        "cvn_compat.rpy": _template("cvn_compat.rpy").encode("utf-8"),
     }
     for rel, image in gui_images(width=width, height=height, accent=accent, sizes=sizes).items():
         files[rel] = _png(image)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from comfyvn.core.errors import ComfyVNError
 
 app = typer.Typer(help="Export a project as a game.", no_args_is_help=True)
+DIFF_LIMIT = 50  # files listed per kind by a dry run (--json lists them all)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -41,6 +42,7 @@ def renpy_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a project to a Ren'Py project and lint it. Exit 1 when lint reports errors."""
+    from comfyvn.export import publish as publishing
     from comfyvn.export.renpy_names import ident
     from comfyvn.export.service import export_renpy
     from comfyvn.scenario.rng import seed_from_text
@@ -49,16 +51,19 @@ def renpy_command(
         err.print("[bold red]error:[/] --invoke-sdk needs --renpy-sdk PATH (a Ren'Py SDK folder)")
         raise typer.Exit(2)
     try:
+        platforms = publishing.check_platforms(platform)  # every option is checked before anything is written
+        if publish and not dry_run:
+            publishing.check_archive_path(publish_out or Path("exports") / "renpy" / "game.zip")
+            if invoke_sdk:
+                publishing.check_sdk(renpy_sdk)
         result = export_renpy(project, out=out_dir, name=name, version=game_version, seed=seed_from_text(seed),
                               per_scene=per_scene, dry_run=dry_run, lint=lint, with_tests=with_tests,
                               pov_mode=pov_mode, pov_switch=pov_switch)
         if publish and not dry_run:
-            from comfyvn.export import publish as publishing
-
             title = result["manifest"]["name"]
             target = publish_out or Path("exports") / "renpy" / f"{ident(title, 'game')}.zip"
             result["publish"] = publishing.publish(Path(result["out"]), target, name=title,
-                                                   version=result["manifest"]["version"], platforms=platform)
+                                                   version=result["manifest"]["version"], platforms=platforms)
             if invoke_sdk:
                 result["publish"]["sdk"] = publishing.invoke_sdk(Path(result["out"]), renpy_sdk)
     except ComfyVNError as exc:
@@ -71,6 +76,8 @@ def renpy_command(
         counts = result["changes"]
         out.print(f"{verb} {escape(result['out'])}: {counts['added']} added, {counts['changed']} changed, "
                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+        for kind, paths in (result.get("diff") or {}).items():  # a dry run: the files themselves
+            _print_paths(kind, paths)
         for kind, items in result["manifest"]["missing"].items():
             if items:
                 out.print(f"[yellow]missing {kind}[/] (placeholders used): {escape(', '.join(items[:10]))}")
@@ -95,10 +102,23 @@ def renpy_command(
                           f"{escape(' '.join(test['errors']))}")
         if result.get("publish"):
             out.print(f"published {escape(result['publish']['archive'])} ({result['publish']['bytes']} bytes)")
+        for note in result.get("notes") or []:
+            out.print(f"[yellow]note:[/] {escape(note)}")
     forks = (result.get("forks") or {}).values()
     if ((result.get("lint") and not result["lint"]["ok"]) or any(not t["ok"] for t in result.get("tests") or [])
             or any(not f["ok"] or any(not t["ok"] for t in f.get("tests") or []) for f in forks)):
         raise typer.Exit(1)
+
+
+def _print_paths(kind: str, paths: list[str], limit: int = DIFF_LIMIT) -> None:
+    """``kind`` (added, changed, removed) and its files, one a line, at most ``limit`` of them."""
+    if not paths:
+        return
+    out.print(f"{kind}:")
+    for path in paths[:limit]:
+        out.print(f"  {escape(path)}")
+    if len(paths) > limit:
+        out.print(f"  ... and {len(paths) - limit} more")
 
 
 def make_command(
@@ -112,12 +132,17 @@ def make_command(
     """Import chats and cards, draw the characters and backgrounds, export a Ren'Py game and lint it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from comfyvn.export.make import make
+    from comfyvn.export.make import check_inputs, make
     from comfyvn.roleplay.cli import _plans
     from comfyvn.sillytavern import importer
 
     from comfyvn.projects.store import create_project
 
+    try:
+        check_inputs(out=out_dir, provider=provider)  # before anything is imported or drawn
+    except ComfyVNError as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        raise typer.Exit(2) from None
     plans = _plans(paths, None, importer.KINDS)
     items = [item for plan in plans for item in plan.items]
     if not items:

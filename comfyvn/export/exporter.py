@@ -1,7 +1,7 @@
 """A project -> a playable Ren'Py project, built in memory and then written (or compared, for a
 dry run). Same project + options => byte-identical files.
 
-    <out>/game/options.rpy, gui.rpy, screens.rpy, gui/*.png   our own base game (base_game)
+    <out>/game/options.rpy, gui.rpy, screens.rpy, cvn_compat.rpy, gui/*.png   our base game (base_game)
     <out>/game/cvn_runtime.rpy     the story logic (renpy_runtime)
     <out>/game/cvn_defs.rpy        characters, images, story variables (renpy_script.definitions)
     <out>/game/script.rpy          label start: every scene in order (see load_scenes)
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from comfyvn.core.errors import InvalidInput, NotFound
@@ -30,6 +32,7 @@ from comfyvn.scenario.rng import StoryRandom
 
 MANIFEST = "export_manifest.json"
 EXPORTER_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,6 +77,11 @@ class Assets:
         data = self._registry.file_of(sidecar["uid"]).read_bytes()
         if data.startswith(b"\x89PNG"):
             data = provenance.strip_png(data)
+        else:  # audio (MP3, WAV, Ogg, FLAC) carries it in its tags; other files come back unchanged
+            status, data = provenance.strip_audio_bytes(data)
+            if status == provenance.SKIPPED_NO_MUTAGEN or "could not" in status:
+                log.warning("provenance may remain in an exported audio file",
+                            extra={"uid": sidecar["uid"], "path": game_path, "status": status})
         self.build.add(f"game/{game_path}", data)
         self.used[game_path] = {"uid": sidecar["uid"], "sha256": hashlib.sha256(data).hexdigest(),
                                 "type": sidecar["type"], "license": sidecar.get("license")}
@@ -246,17 +254,41 @@ def diff(build_: Build, out_dir: Path) -> dict[str, list[str]]:
 
 
 def _previous(out_dir: Path) -> list[str]:
-    """The files the last export wrote (from its manifest)."""
+    """The files the last export wrote (from its manifest) that may be removed: see _removable."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        return list(manifest.get("files") or [])
     except (OSError, ValueError):
         return []
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    return [path for path in listed if _removable(out_dir, path)] if isinstance(listed, list) else []
+
+
+def _removable(out_dir: Path, path: Any) -> bool:
+    """Whether ``path`` from an old manifest names a regular file inside ``out_dir``. The manifest
+    is a file anyone can edit: absolute paths, ``..`` steps, symlinks and files reached through a
+    symlinked folder are never removed (and are logged); files already gone are skipped."""
+    rel = PurePosixPath(path) if isinstance(path, str) else None
+    if rel is None or not path or rel.is_absolute() or ".." in rel.parts or any(c in path for c in "\\:\0"):
+        log.warning("ignoring a path of the old export manifest that is not a plain relative path",
+                    extra={"out": str(out_dir), "path": repr(path)[:200]})
+        return False
+    target = out_dir / rel
+    try:
+        info = target.lstat()
+        inside = target.resolve().is_relative_to(out_dir.resolve())
+    except (OSError, RuntimeError):  # gone already (or a symlink loop)
+        return False
+    if not inside or not stat.S_ISREG(info.st_mode):
+        log.warning("ignoring a path of the old export manifest that is not a file inside the export",
+                    extra={"out": str(out_dir), "path": path})
+        return False
+    return True
 
 
 def write(build_: Build, out_dir: Path) -> dict[str, list[str]]:
     """Write the files that changed, remove the ones the previous export made and this one does
-    not, and record the file list in the manifest."""
+    not (only regular files inside ``out_dir``, see _removable), and record the file list in the
+    manifest."""
     changes = diff(build_, out_dir)
     for path in changes["added"] + changes["changed"]:
         atomic_write_bytes(out_dir / path, build_.files[path])
@@ -269,12 +301,15 @@ def write(build_: Build, out_dir: Path) -> dict[str, list[str]]:
 
 
 def load_scenes(project: str, scene_ids: list[str] | None = None) -> list[Scene]:
-    """The project's scenes: ``scene_ids`` in that order; else every timeline's scenes (timelines by
-    id, each in its own order), then the scenes no timeline lists, by id."""
+    """The project's scenes: ``scene_ids`` in that order (an id given twice is exported once, at its
+    first place); else every timeline's scenes (timelines by id, each in its own order), then the
+    scenes no timeline lists, by id."""
     from comfyvn.projects import store
 
     scenes = store.collection("scene")
-    if scene_ids is None:
+    if scene_ids is not None:
+        scene_ids = list(dict.fromkeys(scene_ids))
+    else:
         ordered: list[str] = []
         timelines = store.collection("timeline")
         for summary in sorted(timelines.list(project), key=lambda t: t["id"]):

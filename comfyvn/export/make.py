@@ -57,11 +57,22 @@ def render_art(project: str, scenes: list[Scene], *, provider: str = "auto", see
     return {"characters": len(people), "backgrounds": len(backgrounds)}
 
 
+def check_inputs(*, out: Path, provider: str) -> None:
+    """InvalidInput when ``out`` cannot be the game's folder or ``provider`` cannot draw (unknown, or
+    ComfyUI asked for and none configured): checked before anything is imported or drawn."""
+    from comfyvn.export.service import check_out
+    from comfyvn.render.service import comfyui_url
+
+    check_out(out)
+    comfyui_url(provider, None)
+
+
 def make(project: str, *, out: Path, name: str | None = None, provider: str = "auto", seed: int = 0,
          progress: Progress = lambda fraction, message: None) -> dict[str, Any]:
     """Render and export an already imported project (the CLI imports first)."""
     from comfyvn.export.service import export_renpy
 
+    check_inputs(out=out, provider=provider)
     scenes = exporter.load_scenes(project)
     if not scenes:
         raise InvalidInput("the import produced no scenes: give a chat log (cards alone make characters)",

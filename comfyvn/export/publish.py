@@ -66,14 +66,46 @@ def archive_bytes(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+def check_platforms(platforms: list[str] | None) -> list[str]:
+    """The platform folders asked for, sorted and deduplicated (default ``pc``); InvalidInput
+    naming the unknown ones."""
+    chosen = sorted(dict.fromkeys(platforms or ["pc"]))
+    unknown = [p for p in chosen if p not in PLATFORMS]
+    if unknown:
+        raise InvalidInput(f"unknown platform(s) {', '.join(unknown)}; use {', '.join(PLATFORMS)}",
+                           details={"field": "platform", "platforms": unknown})
+    return chosen
+
+
+def check_archive_path(archive_path: Path) -> Path:
+    """``archive_path`` when a zip can be written there: not an existing folder, and its nearest
+    existing parent is a folder. InvalidInput otherwise."""
+    path = Path(archive_path).expanduser()
+    if path.is_dir():
+        raise InvalidInput(f"--publish-out {path} is a folder; give the zip's file name, e.g. {path / 'game.zip'}",
+                           details={"field": "publish_out", "path": str(path)})
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"--publish-out {path} cannot be written because {parent} is a file",
+                           details={"field": "publish_out", "path": str(path)})
+    return path
+
+
+def check_sdk(sdk: Path) -> Path:
+    """``sdk`` when it is a Ren'Py SDK folder (holds ``renpy.sh``), else InvalidInput."""
+    if not (Path(sdk) / "renpy.sh").is_file():
+        raise InvalidInput(f"{sdk} is not a Ren'Py SDK (no renpy.sh); download one from renpy.org and pass its "
+                           "folder", details={"renpy_sdk": str(sdk)})
+    return Path(sdk)
+
+
 def publish(game_root: Path, archive_path: Path, *, name: str, version: str = "1.0",
             platforms: list[str] | None = None) -> dict[str, Any]:
     """Write the archive of the exported game in ``game_root``; returns its manifest and digest."""
-    platforms = sorted(dict.fromkeys(platforms or ["pc"]))
-    unknown = [p for p in platforms if p not in PLATFORMS]
-    if unknown:
-        raise InvalidInput(f"unknown platform(s) {', '.join(unknown)}; use {', '.join(PLATFORMS)}",
-                           details={"platforms": unknown})
+    platforms = check_platforms(platforms)
+    archive_path = check_archive_path(archive_path)
     files = _files(Path(game_root))
     if not any(rel == "game/script.rpy" for rel, _ in files):
         raise InvalidInput(f"{game_root} holds no exported game (game/script.rpy is missing): export it first",
@@ -94,10 +126,7 @@ def publish(game_root: Path, archive_path: Path, *, name: str, version: str = "1
 
 def invoke_sdk(game_root: Path, sdk: Path, *, timeout: float = 1800) -> dict[str, Any]:
     """Run ``renpy.sh launcher distribute <game>`` of a Ren'Py SDK; 502 naming the failure."""
-    launcher = Path(sdk) / "renpy.sh"
-    if not launcher.is_file():
-        raise InvalidInput(f"{sdk} is not a Ren'Py SDK (no renpy.sh); download one from renpy.org and pass its "
-                           "folder", details={"renpy_sdk": str(sdk)})
+    launcher = check_sdk(sdk) / "renpy.sh"
     try:
         done = subprocess.run([str(launcher), "launcher", "distribute", str(game_root)], capture_output=True,
                               text=True, timeout=timeout, check=False)

@@ -62,5 +62,6 @@ def python_string(text: str) -> str:
 
 
 def character_name(text: str) -> str:
-    """A ``Character()`` name: a Python string shown as Ren'Py text, so ``[`` and ``{`` are doubled."""
-    return python_string(text.replace("[", "[[").replace("{", "{{").replace("%", "%%"))
+    """A ``Character()`` name: a Python string shown as Ren'Py text, so ``[`` and ``{`` are doubled
+    (``%`` is not special in names)."""
+    return python_string(text.replace("[", "[[").replace("{", "{{"))

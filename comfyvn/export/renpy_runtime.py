@@ -7,7 +7,8 @@ State lives in Ren'Py ``default`` variables, so it is saved and rolled back: eac
 as ``config``; dotted keys reach into dicts), the PRNG state is
 ``default cvn_rng = "<16 hex digits>"`` and the player's point of view ``default cvn_pov``.
 A cleared top-level variable is recorded in ``default cvn_cleared`` (a store variable cannot be
-deleted safely), so ``exists`` stays exact.
+deleted safely), so ``exists`` stays exact. Each scene starts as the runner starts it
+(``cvn_begin``): its own variables, every other story variable missing, the PRNG at the seed.
 
 ``literal(value)`` writes JSON data as a Python literal the generated script can embed.
 """
@@ -195,6 +196,15 @@ init -100 python:
 
     def cvn_any_open(choices):
         return any(cvn_open(choice) for choice in choices)
+
+    def cvn_begin(values):
+        """Enter a scene as the runner starts one: the scene's own variables and nothing else,
+        the PRNG back at the export's seed."""
+        for name in cvn_names:
+            if name in values:
+                setattr(store, "v_" + name, cvn_clone(values[name]))
+        store.cvn_cleared = set(name for name in cvn_names if name not in values)
+        store.cvn_rng = cvn_seed
 '''
 
 
@@ -229,7 +239,11 @@ def actions_literal(actions: Any) -> str:
     return "(" + "".join(item + ", " for item in items) + ")"
 
 
-def choices_literal(choices: Any) -> str:
-    """``((weight, visible_to, conditions), ...)`` for ``cvn_pick`` / ``cvn_open``."""
-    items = [f"({float(c.weight)!r}, {tuple(c.visible_to)!r}, {conditions_literal(c.conditions)})" for c in choices]
+def choices_literal(choices: Any, aliases: Any = None) -> str:
+    """``((weight, visible_to, conditions), ...)`` for ``cvn_pick`` / ``cvn_open``; ``aliases``
+    (``Scene.pov_aliases``) names each cast member of ``visible_to`` both ways, as the runner does."""
+    def visible(names: list[str]) -> tuple[str, ...]:
+        return tuple(sorted(aliases(names))) if aliases is not None and names else tuple(names)
+
+    items = [f"({float(c.weight)!r}, {visible(c.visible_to)!r}, {conditions_literal(c.conditions)})" for c in choices]
     return "(" + "".join(item + ", " for item in items) + ")"

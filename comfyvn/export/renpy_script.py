@@ -25,6 +25,11 @@ TRANSITIONS = {"fade": "Fade({h}, 0.0, {h})", "dissolve": "Dissolve({d})", "pixe
                "slideleft": 'CropMove({d}, "slideleft")', "slideright": 'CropMove({d}, "slideright")',
                "vpunch": "vpunch", "hpunch": "hpunch"}
 I = "    "
+# Ren'Py's special labels, and names Windows cannot use as files (scene modules are named like labels)
+RESERVED_LABELS = {"start", "main_menu", "quit", "after_load", "splashscreen", "before_main_menu", "after_warp",
+                   "hide_windows", "con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)),
+                   *(f"lpt{n}" for n in range(1, 10))}
+RESERVED_TAGS = {"bg", "black", "text", "vtext", "side", "cvn_at"}  # image tags Ren'Py or the export itself uses
 
 
 @dataclass(slots=True)
@@ -46,7 +51,7 @@ class Context:
 
     audio: Callable[[str], str | None] = lambda ref: None  # a track reference -> file under game/, or None
     trace: bool = False  # record visited nodes in cvn_trace (for generated playthrough tests)
-    labels: Namer = field(default_factory=lambda: Namer({"start", "main_menu", "quit", "after_load", "splashscreen"}))
+    labels: Namer = field(default_factory=lambda: Namer(RESERVED_LABELS))
     say_ids: Namer = field(default_factory=Namer)
     characters: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)  # id -> (var, name, color)
     sprites: dict[str, set[str]] = field(default_factory=dict)  # image tag -> expression attributes
@@ -58,7 +63,7 @@ class Context:
     scene_labels: dict[str, str] = field(default_factory=dict)
     says: list[Line] = field(default_factory=list)  # every say statement written, for translations
     menu_texts: list[tuple[str, str, str]] = field(default_factory=list)  # (scene id, choice id, label shown)
-    _tags: Namer = field(default_factory=Namer)
+    _tags: Namer = field(default_factory=lambda: Namer(RESERVED_TAGS))
     _bgs: Namer = field(default_factory=Namer)
     _chars: Namer = field(default_factory=Namer)
 
@@ -100,7 +105,9 @@ def scene_source(scene: Scene, ctx: Context) -> str:
     nodes = scene.node_map()
     entry = ctx.scene_labels[scene.id] = ctx.labels((scene.id, None), ident(scene.id, "s"))
     out = [f"# scene {scene.id}" + (f": {' '.join(scene.title.split())}" if scene.title else ""), f"label {entry}:",
-           # told from the POV the player picked (or the fork's), else the scene's own: as the runner starts
+           # as the runner starts a scene: its own variables, the PRNG at the seed, told from the POV the
+           # player picked (or the fork's), else the scene's own
+           f"{I}$ cvn_begin({literal(scene.variables)})",
            f"{I}$ cvn_pov = cvn_pov_pick if cvn_pov_pick is not None else {literal(scene.pov)}",
            f"{I}jump {ctx.label(scene.id, scene.start)}", ""]
     for planned in plan["nodes"]:
@@ -227,7 +234,7 @@ def _exit(scene: Scene, node: Node, ctx: Context) -> list[str]:
                 _note_keys(condition.key, ctx)
             for action in choice.actions:
                 _note_keys(action.key, ctx)
-        options = choices_literal(node.choices)
+        options = choices_literal(node.choices, scene.pov_aliases)
         if node.type == "random":
             out.append(f"{I}$ cvn_i = cvn_pick({options})")
             for index, choice in enumerate(node.choices):
@@ -237,7 +244,7 @@ def _exit(scene: Scene, node: Node, ctx: Context) -> list[str]:
             out.append(f"{I}if cvn_any_open({options}):")
             out.append(f"{I * 2}menu:")
             for choice in node.choices:
-                single = choices_literal([choice])[1:-3]
+                single = choices_literal([choice], scene.pov_aliases)[1:-3]
                 ctx.menu_texts.append((scene.id, choice.id, choice.label or choice.id))
                 out.append(f"{I * 3}{say_text(choice.label or choice.id)} if cvn_open({single}):")
                 out += _take(scene, choice, ctx, 4)
@@ -271,8 +278,11 @@ def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], st
            # sprites stand on the bottom edge, scaled to fit the screen's height whatever size they were drawn
            "transform cvn_at(x=0.5):", f"{I}xalign x", f"{I}yalign 1.0", f'{I}fit "contain"',
            f"{I}ysize int(config.screen_height * 0.95)", ""]
+    tag_of = {owner: tag for tag, owner in ctx.sprite_owner.items()}
     for stage_id, (var, name, color) in sorted(ctx.characters.items(), key=lambda item: item[1][0]):
         extra = f", color={python_string(color)}" if color else ""
+        if stage_id in tag_of:  # `who happy "..."` then switches the sprite's expression
+            extra += f", image={python_string(tag_of[stage_id])}"
         out.append(f"define {var} = Character(_({character_name(name)}){extra})")  # _(): names translate too
     out.append("")
     for ref, tag in sorted(ctx.backgrounds.items(), key=lambda item: item[1]):
@@ -293,7 +303,8 @@ def definitions(ctx: Context, *, seed_state: str, files: Callable[[str, str], st
     for name in names:
         out.append(f"default v_{name} = {literal(ctx.variables[name]) if name in ctx.variables else 'None'}")
     cleared = sorted(ctx.undeclared - set(ctx.variables))
-    out += [f"default cvn_cleared = set({literal(cleared)})", f"default cvn_rng = {python_string(seed_state)}",
+    out += [f"define cvn_names = {literal(names)}", f"define cvn_seed = {python_string(seed_state)}",
+            f"default cvn_cleared = set({literal(cleared)})", f"default cvn_rng = {python_string(seed_state)}",
             "default cvn_pov = None", f"default cvn_pov_pick = {literal(pov_pick)}", "default cvn_i = None"]
     if ctx.trace:
         out.append("default cvn_trace = []")

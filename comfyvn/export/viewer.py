@@ -39,8 +39,15 @@ def _game_dir(project_path: str | None) -> Path:
 
 
 def _renpy(renpy_executable: str | None, renpy_sdk: str | None) -> renpy_tool.RenPy:
+    """The Ren'Py the request names (422 naming the field when it is unusable: the caller's input),
+    else the configured one (503 when there is none: the server's setup)."""
     if renpy_executable or renpy_sdk:
-        found = renpy_tool.find_renpy(sdk=renpy_sdk, executable=renpy_executable)
+        field = "renpy_sdk" if renpy_sdk else "renpy_executable"
+        try:
+            found = renpy_tool.find_renpy(sdk=renpy_sdk, executable=renpy_executable)
+        except renpy_tool.RenPyMissing as exc:
+            raise InvalidInput(f"{field} {renpy_sdk or renpy_executable!r} is not a usable Ren'Py: {exc.message}",
+                               code="invalid_renpy", details={"field": field, **exc.details}) from None
         if found is not None:
             return found
     return renpy_tool.require_renpy()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QMenu
 
 from comfyvn.gui.bridge import ServerBridge
 from comfyvn.gui.main_window import MainWindow, Panel
@@ -17,15 +19,80 @@ from comfyvn.gui.main_window import MainWindow, Panel
 
 def panels() -> list[Panel]:
     """The dockable panels of the Studio, in menu order."""
-    return []
+    from comfyvn.gui.panels.assets import AssetGallery
+    from comfyvn.gui.panels.flags import FlagsPanel
+    from comfyvn.gui.panels.inspectors import CharactersInspector, ScenesInspector, TimelineInspector
+    from comfyvn.gui.panels.logs import LogsPanel
+    from comfyvn.gui.panels.scheduler import SchedulerPanel
+    from comfyvn.gui.panels.settings import SettingsPanel
+    from comfyvn.gui.panels.tasks import TasksPanel
+
+    left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                           Qt.DockWidgetArea.BottomDockWidgetArea)
+    return [
+        Panel("scenes", "Scenes", ScenesInspector, left, "Ctrl+Shift+S"),
+        Panel("characters", "Characters", CharactersInspector, left, "Ctrl+Shift+C"),
+        Panel("timelines", "Timelines", TimelineInspector, left, "Ctrl+Shift+T"),
+        Panel("tasks", "Task Manager", TasksPanel, right, "Ctrl+Shift+J"),
+        Panel("scheduler", "Scheduler Board", SchedulerPanel, right, "Ctrl+Shift+B"),
+        Panel("assets", "Asset Gallery", AssetGallery, bottom, "Ctrl+Shift+A"),
+        Panel("logs", "Log Hub", LogsPanel, bottom, "Ctrl+Shift+L"),
+        Panel("flags", "Feature Flags", FlagsPanel, right, "Ctrl+Shift+G"),
+        Panel("settings", "Settings", SettingsPanel, right, "Ctrl+,"),
+    ]
 
 
 def build_window(bridge: ServerBridge) -> MainWindow:
-    """The main window with every panel and centre pane (the VN Viewer is the default pane)."""
+    """The main window with every panel and centre pane; the VN Viewer is the default pane, the
+    Character Designer one click (Ctrl+2) away."""
+    from comfyvn.gui import timeline
+    from comfyvn.gui.designer import DesignerPane
+    from comfyvn.gui.dialogs.import_roleplay import ImportRoleplayDialog
+    from comfyvn.gui.viewer import ViewerPane
+
     window = MainWindow(bridge, panels())
-    window.add_pane("welcome", lambda: QLabel("ComfyVN Studio"), title="Welcome", default=True)
+    window.add_pane("viewer", lambda: ViewerPane(bridge), title="VN Viewer", shortcut="Ctrl+1", default=True)
+    window.add_pane("designer", lambda: DesignerPane(bridge), title="Character Designer", shortcut="Ctrl+2")
+    timeline.install(window)
+    for dock in ("right", "bottom"):  # tabbed, not stacked, so each panel keeps a usable size at 1280x720
+        names = [p.name for p in panels() if p.area == getattr(Qt.DockWidgetArea, f"{dock.title()}DockWidgetArea")]
+        for first, other in zip(names, names[1:]):
+            window.tabifyDockWidget(window.docks[first], window.docks[other])
+    window.tabifyDockWidget(window.docks["tasks"], window.docks["runner"])
+    window.tabifyDockWidget(window.docks["scenes"], window.docks["characters"])
+    window.tabifyDockWidget(window.docks["characters"], window.docks["timelines"])
+    for name in ("tasks", "scenes"):
+        window.docks[name].raise_()
+    for name in ("assets", "logs", "flags", "settings"):  # opened from the Panels menu (their shortcuts)
+        window.docks[name].hide()
+    window.resizeDocks([window.docks["scenes"], window.docks["tasks"]], [230, 330], Qt.Orientation.Horizontal)
+
+    def open_record(kind: str, record_id: str) -> None:
+        if kind == "character":
+            window.router.show_pane("designer").open_character(record_id)
+        elif kind == "scene":
+            window.router.show_pane("viewer").open_scene(record_id)
+        elif kind == "timeline":
+            window.router.show_pane("timeline")
+
+    for name in ("scenes", "characters", "timelines"):
+        window.docks[name].widget().open_requested.connect(open_record)
+
+    def import_roleplay() -> None:
+        dialog = ImportRoleplayDialog(bridge, parent=window)
+        dialog.opened.connect(lambda scene_id: open_record("scene", scene_id))
+        dialog.show()
+
+    action = QAction("Import Roleplay...", window)
+    action.setShortcut(QKeySequence("Ctrl+I"))
+    action.triggered.connect(import_roleplay)
+    window.menuBar().insertMenu(window.menuBar().actions()[0], file_menu := QMenu("&File", window))
+    file_menu.addAction(action)
+    quit_action = QAction("Quit", window)
+    quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+    quit_action.triggered.connect(window.close)
+    file_menu.addAction(quit_action)
     window.router.show_pane()
-    window.restore_layout()
     return window
 
 
@@ -46,6 +113,8 @@ def main(base_url: str | None = None, argv: list[str] | None = None) -> int:
     bridge.start()
     window = build_window(bridge)
     window.show()
+    if not window.restore_layout():  # first run: a size that fits a 1280x720 screen
+        window.resize(1280, 720)
     try:
         return app.exec()
     finally:

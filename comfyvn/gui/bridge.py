@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["modder.on_*"]
+TOPICS = ["modder.on_*", "modder.flags.changed", "modder.settings.changed"]
 TIMEOUT = 30.0
 MAX_BACKOFF = 10.0
 
@@ -115,8 +115,10 @@ class ServerBridge(QObject):
                 files: Any = None, data: Any = None, raw: bool = False) -> concurrent.futures.Future:
         """A future of the JSON answer (or the bytes with ``raw``); a :class:`BridgeError` when the
         server answers 4xx/5xx or cannot be reached."""
-        if self._loop is None:
-            raise RuntimeError("ServerBridge.start() first")
+        if self._loop is None:  # not started, or stopped while a widget still asks (closing down)
+            failed: concurrent.futures.Future = concurrent.futures.Future()
+            failed.set_exception(BridgeError("the Studio is not connected to a server (the bridge is stopped)"))
+            return failed
         return asyncio.run_coroutine_threadsafe(
             self._request(method, path, params=params, json_body=json_body, files=files, data=data, raw=raw),
             self._loop)

@@ -36,7 +36,7 @@ class CenterRouter(QStackedWidget):
     def title(self, name: str) -> str:
         return self._titles[name]
 
-    def widget(self, name: str) -> QWidget:
+    def pane(self, name: str) -> QWidget:
         """The pane's widget, made now if needed."""
         if name not in self._made:
             if name not in self._factories:
@@ -51,7 +51,7 @@ class CenterRouter(QStackedWidget):
         name = name or self.default
         if name is None:
             raise KeyError("no default pane set")
-        shown = self.widget(name)
+        shown = self.pane(name)
         self.setCurrentWidget(shown)
         if name != self.current:
             self.current = name

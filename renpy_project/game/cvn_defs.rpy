@@ -6,7 +6,7 @@ transform cvn_at(x=0.5):
     fit "contain"
     ysize int(config.screen_height * 0.95)
 
-define cvn_ch_mira = Character(_("Mira"), color="#cc6633")
+define cvn_ch_mira = Character(_("Mira"), color="#cc6633", image="mira")
 define cvn_ch_you = Character(_("You"))
 
 image bg cafe_night = Solid("#2a5c5f")
@@ -21,6 +21,8 @@ layeredimage mira:
 default v_ordered = None
 default v_visits = []
 default v_warmth = 0
+define cvn_names = ["ordered", "visits", "warmth"]
+define cvn_seed = "000000000000000b"
 default cvn_cleared = set([])
 default cvn_rng = "000000000000000b"
 default cvn_pov = None

@@ -174,3 +174,12 @@ init -100 python:
 
     def cvn_any_open(choices):
         return any(cvn_open(choice) for choice in choices)
+
+    def cvn_begin(values):
+        """Enter a scene as the runner starts one: the scene's own variables and nothing else,
+        the PRNG back at the export's seed."""
+        for name in cvn_names:
+            if name in values:
+                setattr(store, "v_" + name, cvn_clone(values[name]))
+        store.cvn_cleared = set(name for name in cvn_names if name not in values)
+        store.cvn_rng = cvn_seed

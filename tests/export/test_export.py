@@ -80,7 +80,7 @@ def test_the_script_follows_the_scene(tmp_path):
     assert '"Say \\"yes\\"" if cvn_open(' in script and "$ cvn_i = cvn_pick(" in script
     defs = built.files["game/cvn_defs.rpy"].decode()
     assert "default v_config = 1" in defs and "default v_score = 0" in defs  # no clash with Ren'Py's config
-    assert 'define cvn_ch_mira = Character(_("Mira \\"M\\" [[x]"), color="#cc3366")' in defs
+    assert 'define cvn_ch_mira = Character(_("Mira \\"M\\" [[x]"), color="#cc3366", image="mira")' in defs
     assert "attribute very_happy" in defs and "attribute sad" in defs
     assert built.manifest["missing"]["backgrounds"] == ["cafe night"]
     assert json.loads(built.files["export_manifest.json"])["rng_state"] == built.manifest["rng_state"]
@@ -244,4 +244,5 @@ def test_viewer_starts_tracks_and_stops_a_game(client, tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     assert_envelope(client.post("/api/viewer/start", json={"project_path": str(tmp_path / "empty")}), 422,
                     "not_a_game")
-    assert_envelope(client.post("/api/viewer/start", json={"renpy_executable": str(tmp_path / "none")}), 503)
+    assert_envelope(client.post("/api/viewer/start", json={"renpy_executable": str(tmp_path / "none")}), 422,
+                    "invalid_renpy")  # the caller's input; 503 is for a server without Ren'Py

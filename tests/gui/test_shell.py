@@ -52,3 +52,16 @@ def test_window_follows_the_server_and_its_jobs(qtbot, bridge, tmp_path):
     fresh.add_pane("welcome", lambda: QLabel("hello"), title="Welcome", default=True)
     assert fresh.restore_layout(saved) and fresh.router.current == "welcome"
     assert not fresh.restore_layout(tmp_path / "missing.json")
+
+
+def test_the_installed_qt_binding_keeps_its_references(qtbot):
+    """PySide6 6.12.0 dropped a reference to None on every call returning nothing, so a long session
+    ended in "Fatal Python error: none_dealloc"; pyproject excludes it, and this guards the next one."""
+    import sys
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        label.setText("x")
+    assert abs(sys.getrefcount(None) - before) < 50

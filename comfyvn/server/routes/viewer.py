@@ -19,7 +19,8 @@ class StartBody(BaseModel):
     project_path: str | None = Field(default=None, description="An exported game (default: COMFYVN_RENPY_PROJECT_DIR, "
                                                                "else the default project's export).")
     renpy_executable: str | None = Field(default=None, description="A Ren'Py launcher (renpy.sh, renpy.py).")
-    renpy_sdk: str | None = Field(default=None, description="A Ren'Py SDK folder.")
+    renpy_sdk: str | None = Field(default=None, description="A Ren'Py SDK folder (422 naming the field when it is "
+                                                          "not one; renpy_executable likewise).")
 
 
 @router.post("/start", summary="Launch the exported game in Ren'Py (stops one already running)")

@@ -1,5 +1,6 @@
 # scene arrival: Arrival at the Lantern Cafe
 label arrival:
+    $ cvn_begin({"warmth": 0, "ordered": None, "visits": []})
     $ cvn_pov = cvn_pov_pick if cvn_pov_pick is not None else None
     jump arrival__door
 

@@ -1,5 +1,6 @@
 # scene closing: Closing time
 label closing:
+    $ cvn_begin({"warmth": 0})
     $ cvn_pov = cvn_pov_pick if cvn_pov_pick is not None else None
     jump closing__late
 

@@ -1,0 +1,400 @@
+"""The Character Designer pane: pick a character of the project, edit its name, description,
+appearance, expressions, default expression and colour, its LoRA stack, and render its portrait or
+sprites with the configured provider (ComfyUI, or the built-in renderer) as jobs; the pictures show
+up inline when the jobs finish.
+
+Endpoints: ``GET/PATCH /api/characters[/{id}]`` (saves send ``expected_revision``),
+``GET/PUT /api/characters/{id}/loras``, ``POST /api/characters/render``, ``GET /jobs/{id}``,
+``GET /assets`` (earlier renders) and the asset thumbnails.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.panels.assets import icon_grid, load_thumbnail
+
+FIRST = "(first expression)"
+ID_ROLE = Qt.ItemDataRole.UserRole
+THUMB = 112
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _text_box(placeholder: str = "") -> QPlainTextEdit:
+    box = QPlainTextEdit(placeholderText=placeholder)
+    box.setMaximumHeight(64)
+    box.setTabChangesFocus(True)
+    return box
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for widget in widgets:
+        row.addWidget(widget)
+    return row
+
+
+def _column(*widgets: QWidget) -> QWidget:
+    holder = QWidget()
+    column = QVBoxLayout(holder)
+    column.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        column.addWidget(widget)
+    return holder
+
+
+class DesignerPane(QWidget):
+    """Characters on the left, the editor in the middle, renders on the right. Shortcuts: Ctrl+S
+    save, F5 reload, Ctrl+R render sprites, Ctrl+Shift+R render a portrait, Ctrl+L save the LoRAs."""
+
+    def __init__(self, bridge: ServerBridge, project: str = "default", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge, self.project = bridge, project
+        self.character_id: str | None = None
+        self.revision: str | None = None
+        self.pending_jobs: set[str] = set()
+        self._finished_early: dict[str, dict[str, Any]] = {}  # job events that beat the POST answer
+        self.shown_assets: list[str] = []
+
+        self.list = QListWidget()
+        self.list.setMinimumWidth(150)
+        self.reload_button = QPushButton("Reload (F5)")
+        left = _column(QLabel("Characters"), self.list, self.reload_button)
+
+        self.id_label = QLabel("-")
+        self.name_edit = QLineEdit()
+        self.display_edit = QLineEdit(placeholderText="defaults to the name")
+        self.description_edit = _text_box()
+        self.appearance_edit = _text_box("prompt text: short red hair, green apron")
+        self.style_edit = QLineEdit(placeholderText="default")
+        self.expressions_edit = QLineEdit(placeholderText="neutral, joy, angry")
+        self.default_box = QComboBox()
+        self.color_edit = QLineEdit(placeholderText="#rrggbb")
+        self.color_swatch = QLabel()
+        self.color_swatch.setFixedSize(22, 22)
+        colour_row = _row(self.color_edit, self.color_swatch)
+        colour_row.setStretch(0, 1)
+        self.save_button = QPushButton("Save (Ctrl+S)")
+        editor = QGroupBox("Character")
+        form = QFormLayout(editor)
+        for label, field in (("Id", self.id_label), ("Name", self.name_edit), ("Display name", self.display_edit),
+                             ("Description", self.description_edit), ("Appearance", self.appearance_edit),
+                             ("Style", self.style_edit), ("Expressions", self.expressions_edit),
+                             ("Default", self.default_box), ("Colour", colour_row)):
+            form.addRow(label, field)
+        form.addRow(self.save_button)
+
+        self.lora_table = QTableWidget(0, 2)
+        self.lora_table.setHorizontalHeaderLabels(["LoRA file", "Strength"])
+        self.lora_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.lora_table.setMaximumHeight(120)
+        self.add_lora_button = QPushButton("Add")
+        self.remove_lora_button = QPushButton("Remove")
+        self.save_loras_button = QPushButton("Save LoRAs (Ctrl+L)")
+        lora_box = QGroupBox("LoRA stack")
+        lora_column = QVBoxLayout(lora_box)
+        lora_column.addWidget(self.lora_table)
+        lora_column.addLayout(_row(self.add_lora_button, self.remove_lora_button, self.save_loras_button))
+        middle = _column(editor, lora_box)
+        middle.layout().addStretch(1)
+
+        self.provider_box = QComboBox()
+        self.provider_box.addItems(["auto", "builtin", "comfyui"])
+        self.portrait_button = QPushButton("Portrait (Ctrl+Shift+R)")
+        self.sprites_button = QPushButton("Sprites (Ctrl+R)")
+        self.progress = QProgressBar(maximum=100, visible=False)
+        self.renders = icon_grid(THUMB, extra_height=36)
+        render_box = QGroupBox("Render")
+        render_column = QVBoxLayout(render_box)
+        render_column.addLayout(_row(QLabel("Provider"), self.provider_box))
+        render_column.addLayout(_row(self.portrait_button, self.sprites_button))
+        render_column.addWidget(self.progress)
+        render_column.addWidget(self.renders, 1)
+
+        splitter = QSplitter()
+        for widget in (left, middle, render_box):
+            splitter.addWidget(widget)
+        for index, stretch in enumerate((1, 3, 3)):
+            splitter.setStretchFactor(index, stretch)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        column = QVBoxLayout(self)
+        column.addWidget(splitter, 1)
+        column.addWidget(self.status)
+
+        self.list.currentItemChanged.connect(lambda item, _old: item and self.open_character(item.data(ID_ROLE)))
+        self.reload_button.clicked.connect(lambda: self.refresh())
+        self.save_button.clicked.connect(self.save)
+        self.expressions_edit.editingFinished.connect(self._fill_defaults)
+        self.color_edit.textChanged.connect(self._paint_swatch)
+        self.add_lora_button.clicked.connect(lambda: self._add_lora_row("", 1.0))
+        self.remove_lora_button.clicked.connect(lambda: self.lora_table.removeRow(self.lora_table.currentRow()))
+        self.save_loras_button.clicked.connect(self.save_loras)
+        self.portrait_button.clicked.connect(lambda: self.render("portrait"))
+        self.sprites_button.clicked.connect(lambda: self.render("sprites"))
+        for keys, slot in (("Ctrl+S", self.save), ("F5", self.refresh), ("Ctrl+R", lambda: self.render("sprites")),
+                           ("Ctrl+Shift+R", lambda: self.render("portrait")), ("Ctrl+L", self.save_loras)):
+            QShortcut(QKeySequence(keys), self, activated=slot)
+        bridge.event.connect(self._on_event)
+        self._set_enabled(False)
+        QTimer.singleShot(0, self.refresh)
+
+    # -- the list and one character ------------------------------------------------------------
+
+    def refresh(self, reload: bool = True) -> None:
+        """List the characters again; ``reload`` also reloads the open one (dropping unsaved edits)."""
+        self.bridge.get("/api/characters", params={"project": self.project},
+                        on_done=lambda answer: self._listed(answer, reload), on_error=self._error)
+
+    def _listed(self, answer: dict[str, Any], reload: bool) -> None:
+        keep = self.character_id
+        self.list.blockSignals(True)
+        self.list.clear()
+        for entry in answer.get("items") or []:
+            item = QListWidgetItem(f"{entry.get('name') or entry['id']}  ({entry['id']})")
+            item.setData(ID_ROLE, entry["id"])
+            self.list.addItem(item)
+            if entry["id"] == keep:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        if self.list.count() == 0:
+            self.status.setText("No characters in this project yet: import a roleplay or create one over the API.")
+        elif self.list.currentItem() is None:  # nothing open yet, or the open one was deleted
+            self.list.setCurrentRow(0)
+        elif reload:
+            self.open_character(keep)
+
+    def open_character(self, character_id: str) -> None:
+        """Load ``character_id`` into the editor (its record, LoRA stack and earlier renders)."""
+        self.character_id = character_id
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ID_ROLE) == character_id and self.list.currentRow() != row:
+                self.list.blockSignals(True)
+                self.list.setCurrentRow(row)
+                self.list.blockSignals(False)
+        params = {"project": self.project}
+        self.bridge.get(f"/api/characters/{character_id}", params=params, on_done=self._loaded, on_error=self._error)
+        self.bridge.get(f"/api/characters/{character_id}/loras", params=params, on_done=self._loras_loaded,
+                        on_error=self._error)
+        self.renders.clear()
+        self.shown_assets = []
+        self.bridge.get("/assets", params={**params, "tags": character_id.lower(), "limit": 60},
+                        on_done=lambda answer, cid=character_id: self._earlier_renders(cid, answer),
+                        on_error=self._error)
+
+    def _loaded(self, answer: dict[str, Any]) -> None:
+        if answer.get("id") != self.character_id:
+            return
+        data, self.revision = dict(answer.get("data") or {}), answer.get("revision")
+        self.id_label.setText(str(answer["id"]))
+        self.name_edit.setText(data.get("name") or "")
+        self.display_edit.setText(data.get("display_name") or "")
+        self.description_edit.setPlainText(data.get("description") or "")
+        self.appearance_edit.setPlainText(data.get("appearance") or "")
+        self.style_edit.setText(data.get("style") or "")
+        self.expressions_edit.setText(", ".join(data.get("expressions") or ["neutral"]))
+        self._fill_defaults(data.get("default_expression"))
+        self.color_edit.setText(data.get("color") or "")
+        self._set_enabled(True)
+        self.status.setText(f"Editing {data.get('name') or answer['id']}")
+
+    def _set_enabled(self, on: bool) -> None:
+        for widget in (self.name_edit, self.display_edit, self.description_edit, self.appearance_edit,
+                       self.style_edit, self.expressions_edit, self.default_box, self.color_edit, self.save_button,
+                       self.lora_table, self.add_lora_button, self.remove_lora_button, self.save_loras_button,
+                       self.portrait_button, self.sprites_button):
+            widget.setEnabled(on)
+
+    def expressions(self) -> list[str]:
+        return [label.strip() for label in self.expressions_edit.text().split(",") if label.strip()]
+
+    def _fill_defaults(self, chosen: str | None = None) -> None:
+        current = chosen if chosen is not None else self.default_box.currentText()
+        self.default_box.clear()
+        self.default_box.addItems([FIRST, *self.expressions()])
+        index = self.default_box.findText(current or FIRST)
+        self.default_box.setCurrentIndex(max(index, 0))
+
+    def _paint_swatch(self, text: str) -> None:
+        colour = text.strip() if COLOR_RE.match(text.strip()) else "transparent"
+        self.color_swatch.setStyleSheet(f"background: {colour}; border: 1px solid #888;")
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def changes(self) -> dict[str, Any]:
+        """The editor's fields as a PATCH body."""
+        default = self.default_box.currentText()
+        return {"name": self.name_edit.text().strip(), "display_name": self.display_edit.text().strip() or None,
+                "description": self.description_edit.toPlainText(), "appearance": self.appearance_edit.toPlainText(),
+                "style": self.style_edit.text().strip() or None, "expressions": self.expressions(),
+                "default_expression": None if default in ("", FIRST) else default,
+                "color": self.color_edit.text().strip() or None}
+
+    def save(self) -> None:
+        if self.character_id is None:
+            return
+        body = self.changes()
+        if body["color"] and not COLOR_RE.match(body["color"]):
+            self.status.setText("Colour must look like #cc3355.")
+            return
+        params = {"project": self.project, **({"expected_revision": self.revision} if self.revision else {})}
+        self.status.setText("Saving...")
+        self.bridge.call("PATCH", f"/api/characters/{self.character_id}", params=params, json_body=body,
+                         on_done=self._saved, on_error=self._save_failed)
+
+    def _saved(self, answer: dict[str, Any]) -> None:
+        self._loaded(answer)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(ID_ROLE) == answer["id"]:
+                item.setText(f"{answer['data'].get('name') or answer['id']}  ({answer['id']})")
+        warnings = answer.get("warnings") or []
+        self.status.setText("Saved." + (f" Warnings: {'; '.join(map(str, warnings))}" if warnings else ""))
+
+    def _save_failed(self, error: BridgeError) -> None:
+        if error.status == 409:
+            self.status.setText(f"Not saved: someone else changed this character ({error.message}). "
+                                "Press F5 to load their version; your edits are still in the form.")
+        else:
+            self._error(error)
+
+    # -- LoRA stack ----------------------------------------------------------------------------
+
+    def _add_lora_row(self, name: str, strength: float) -> None:
+        row = self.lora_table.rowCount()
+        self.lora_table.insertRow(row)
+        self.lora_table.setItem(row, 0, QTableWidgetItem(name))
+        spin = QDoubleSpinBox()
+        spin.setRange(-100.0, 100.0)
+        spin.setSingleStep(0.05)
+        spin.setValue(strength)
+        self.lora_table.setCellWidget(row, 1, spin)
+
+    def _loras_loaded(self, answer: dict[str, Any]) -> None:
+        if answer.get("character", self.character_id) != self.character_id:
+            return
+        self.lora_table.setRowCount(0)
+        for entry in answer.get("loras") or []:
+            self._add_lora_row(str(entry.get("name", "")), float(entry.get("strength", 1.0)))
+
+    def loras(self) -> list[dict[str, Any]]:
+        stack = []
+        for row in range(self.lora_table.rowCount()):
+            item = self.lora_table.item(row, 0)
+            name = item.text().strip() if item is not None else ""
+            if name:
+                stack.append({"name": name, "strength": self.lora_table.cellWidget(row, 1).value()})
+        return stack
+
+    def save_loras(self) -> None:
+        if self.character_id is None:
+            return
+        self.bridge.call("PUT", f"/api/characters/{self.character_id}/loras", params={"project": self.project},
+                         json_body={"loras": self.loras()}, on_done=self._loras_saved, on_error=self._error)
+
+    def _loras_saved(self, answer: dict[str, Any]) -> None:
+        self._loras_loaded(answer)
+        warnings = answer.get("warnings") or []
+        self.status.setText(f"LoRA stack saved ({len(answer.get('loras') or [])})."
+                            + (f" {'; '.join(map(str, warnings))}" if warnings else ""))
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def render(self, kind: str) -> None:
+        """Queue a portrait or sprite render of the character as it is stored (save first)."""
+        if self.character_id is None:
+            return
+        body = {"project": self.project, "character_id": self.character_id, "kind": kind,
+                "provider": self.provider_box.currentText()}
+        self.status.setText(f"Queueing a {kind} render...")
+        self.bridge.post("/api/characters/render", body, on_done=self._queued, on_error=self._error)
+
+    def _queued(self, answer: dict[str, Any]) -> None:
+        jobs = [job["job_id"] for job in answer.get("jobs") or []]
+        self.pending_jobs.update(jobs)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText(f"Rendering ({len(jobs)} job(s))...")
+        for job in jobs:
+            if job in self._finished_early:
+                self._job_finished(self._finished_early.pop(job))
+
+    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+        job = str(payload.get("job_id") or "")
+        if name == "on_job_progress" and job in self.pending_jobs:
+            self.progress.setValue(int(100 * float(payload.get("progress") or 0.0)))
+            if payload.get("message"):
+                self.status.setText(f"Rendering: {payload['message']}")
+        elif name == "on_job_finished" and str(payload.get("kind", "")).startswith("render."):
+            if job in self.pending_jobs:
+                self._job_finished(payload)
+            else:
+                self._finished_early[job] = payload
+                while len(self._finished_early) > 50:
+                    self._finished_early.pop(next(iter(self._finished_early)))
+        elif name == "on_project_changed" and payload.get("project") == self.project \
+                and payload.get("kind") == "character" and payload.get("action") in ("created", "deleted"):
+            self.refresh(reload=False)  # keep the user's unsaved edits
+
+    def _job_finished(self, payload: dict[str, Any]) -> None:
+        job = str(payload["job_id"])
+        self.pending_jobs.discard(job)
+        if not self.pending_jobs:
+            self.progress.hide()
+        if payload.get("state") == "succeeded":
+            self.bridge.get(f"/jobs/{job}", on_done=self._job_result, on_error=self._error)
+        else:
+            self.status.setText(f"Render {payload.get('state')}: {payload.get('error') or 'see the Task Manager'}")
+
+    def _job_result(self, answer: dict[str, Any]) -> None:
+        assets = ((answer.get("job") or {}).get("result") or {}).get("assets") or []
+        for asset in assets:
+            self._show_asset(asset, front=True)
+        self.status.setText(f"Rendered {len(assets)} picture(s).")
+
+    def _earlier_renders(self, character_id: str, answer: dict[str, Any]) -> None:
+        if character_id != self.character_id:
+            return
+        for asset in answer.get("items") or []:
+            if str(asset.get("type", "")).startswith("character."):
+                self._show_asset(asset)
+
+    def _show_asset(self, asset: dict[str, Any], *, front: bool = False) -> None:
+        uid = asset["uid"]
+        if uid in self.shown_assets:
+            return
+        meta = asset.get("meta") or {}
+        label = meta.get("expression") or asset.get("path", uid).rsplit("/", 1)[-1]
+        item = QListWidgetItem(f"{label}\n{asset.get('type', '').split('.')[-1]}")
+        item.setData(ID_ROLE, uid)
+        item.setToolTip(f"{asset.get('path')}\nuid {uid}")
+        if front:
+            self.renders.insertItem(0, item)
+            self.shown_assets.insert(0, uid)
+        else:
+            self.renders.addItem(item)
+            self.shown_assets.append(uid)
+        load_thumbnail(self.bridge, self.project, uid, lambda pixmap, uid=uid: self._thumbnail(uid, pixmap),
+                       self._error)
+
+    def _thumbnail(self, uid: str, pixmap: QPixmap) -> None:
+        # look the item up again: the list may have been cleared (another character) meanwhile
+        for row in range(self.renders.count()):
+            item = self.renders.item(row)
+            if item.data(ID_ROLE) == uid:
+                item.setIcon(QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation)))
+
+    def thumbnails_loaded(self) -> int:
+        return sum(1 for row in range(self.renders.count()) if not self.renders.item(row).icon().isNull())
+
+    def _error(self, error: BridgeError) -> None:
+        self.status.setText(f"Error: {error.message}")

@@ -1,0 +1,1 @@
+"""The Studio's modal dialogs (Import Roleplay, ...)."""

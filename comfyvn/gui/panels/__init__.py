@@ -1,0 +1,1 @@
+"""The Studio's dockable panels (Task Manager, Asset Gallery, inspectors, ...)."""
