@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from PySide6.QtCore import QObject, Signal, Slot
+from shiboken6 import isValid
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,17 @@ def _error_of(response: httpx.Response) -> BridgeError:
         body = {}
     message = body.get("message") or f"HTTP {response.status_code} from {response.request.url.path}"
     return BridgeError(message, status=response.status_code, code=body.get("code"), details=body.get("details"))
+
+
+def _owned(owner: QObject, callback: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+    if callback is None:
+        return None
+
+    def run(value: Any) -> None:
+        if isValid(owner):
+            callback(value)
+
+    return run
 
 
 class ServerBridge(QObject):
@@ -124,9 +136,15 @@ class ServerBridge(QObject):
             self._loop)
 
     def call(self, method: str, path: str, *, on_done: Callable[[Any], None] | None = None,
-             on_error: Callable[[BridgeError], None] | None = None, **kwargs: Any) -> concurrent.futures.Future:
-        """:meth:`request` with its result handed to ``on_done`` (or its error to ``on_error``) on the UI thread."""
+             on_error: Callable[[BridgeError], None] | None = None, owner: QObject | None = None,
+             **kwargs: Any) -> concurrent.futures.Future:
+        """:meth:`request` with its result handed to ``on_done`` (or its error to ``on_error``) on the UI
+        thread. An answer arriving after ``owner`` (default: the widget a bound-method callback belongs
+        to) was deleted is dropped: panels may close while a call is under way."""
         future = self.request(method, path, **kwargs)
+        if owner is not None:
+            on_done = _owned(owner, on_done)
+            on_error = _owned(owner, on_error)
 
         def done(f: concurrent.futures.Future) -> None:
             error = f.exception()
@@ -165,6 +183,9 @@ class ServerBridge(QObject):
 
     @Slot(object, object)
     def _run_callback(self, callback: Callable[[Any], None], value: Any) -> None:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject) and not isValid(owner):
+            return  # the widget that asked is gone
         callback(value)
 
     # -- events --------------------------------------------------------------------------------

@@ -51,3 +51,17 @@ def test_offline_server_is_reported_and_calls_fail_fast(qtbot):
         assert "cannot be reached" in errors[0].message
     finally:
         offline.stop()
+
+
+def test_answers_for_a_deleted_widget_are_dropped(qtbot, bridge):
+    from PySide6.QtWidgets import QLabel
+    from shiboken6 import delete
+
+    got, kept = [], []
+    gone = QLabel()
+    bridge.get("/status", on_done=lambda value: got.append(value), owner=gone)
+    delete(gone)  # closed before the answer came
+    bridge.get("/status", on_done=kept.append)
+    qtbot.waitUntil(lambda: bool(kept), timeout=5000)
+    qtbot.wait(100)
+    assert got == []

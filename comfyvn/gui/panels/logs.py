@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.panels.tasks import guarded
 
 SOURCES = {"all": "All sources", "jobs": "Job logs", "render": "Render jobs", "studio": "Studio (this app)"}
 MAX_LINES = 5000
@@ -107,7 +106,7 @@ class LogsPanel(QWidget):
             action.triggered.connect(slot)
             self.addAction(action)
         self.relay = _Relay(self)
-        self.relay.record.connect(guarded(self, lambda text: self.add("studio", text)))
+        self.relay.record.connect(self._studio_record)  # a bound slot: Qt disconnects it with the panel
         self.handler = StudioLogHandler(self.relay)
         logging.getLogger("comfyvn").addHandler(self.handler)
         handler = self.handler
@@ -116,8 +115,8 @@ class LogsPanel(QWidget):
         self.timer.setInterval(poll_ms)
         self.timer.timeout.connect(self.poll)  # runs while the panel is visible; offsets keep the place
         bridge.event.connect(self._on_event)
-        bridge.get("/jobs/poll", params={"limit": RECENT_JOBS}, on_done=guarded(self, self._got_recent),
-                   on_error=guarded(self, self._error))
+        bridge.get("/jobs/poll", params={"limit": RECENT_JOBS}, on_done=self._got_recent,
+                   on_error=self._error)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -127,6 +126,9 @@ class LogsPanel(QWidget):
     def hideEvent(self, event: Any) -> None:
         super().hideEvent(event)
         self.timer.stop()
+
+    def _studio_record(self, text: str) -> None:
+        self.add("studio", text)
 
     def detach(self) -> None:
         """Stop listening to this process's logging (also done when the panel is destroyed)."""
@@ -222,8 +224,8 @@ class LogsPanel(QWidget):
             entry["done"] = True  # a forgotten job (404): stop asking
             self._error(error)
 
-        self.bridge.get(f"/jobs/logs/{job_id}", params={"offset": entry["offset"]}, on_done=guarded(self, done),
-                        on_error=guarded(self, failed))
+        self.bridge.get(f"/jobs/logs/{job_id}", params={"offset": entry["offset"]}, on_done=done,
+                        on_error=failed, owner=self)
 
     def _error(self, error: BridgeError) -> None:
         self.status.setText(f"error: {error.message}")

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.panels.tasks import guarded
 
 COLUMNS = ["Device", "Status", "Where", "Load", "Queued", "Done", "Failed", "Mean", "p50", "Max", "Cost",
            "GPU min"]
@@ -110,10 +109,10 @@ class SchedulerPanel(QWidget):
         if self._in_flight:  # a slow server: never pile requests up
             return
         self._in_flight = 2
-        self.bridge.get("/api/schedule/board", on_done=guarded(self, self._got_board),
-                        on_error=guarded(self, self._error))
-        self.bridge.get("/api/schedule/state", on_done=guarded(self, self._got_state),
-                        on_error=guarded(self, self._error))
+        self.bridge.get("/api/schedule/board", on_done=self._got_board,
+                        on_error=self._error)
+        self.bridge.get("/api/schedule/state", on_done=self._got_state,
+                        on_error=self._error)
 
     def _got_board(self, board: dict[str, Any]) -> None:
         self._in_flight = max(0, self._in_flight - 1)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -41,16 +40,6 @@ KIND, STATE, PROGRESS, MESSAGE, AGE = range(len(COLUMNS))
 ACTIVE = ("queued", "delayed", "running")
 POLL_LIMIT = 200
 JOB_ROLE = Qt.ItemDataRole.UserRole
-
-
-def guarded(widget: Any, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-    """``callback`` that does nothing once ``widget`` is gone: answers can arrive after a panel closed."""
-
-    def run(value: Any) -> None:
-        if shiboken6.isValid(widget):
-            callback(value)
-
-    return run
 
 
 def age_text(seconds: float) -> str:
@@ -107,8 +96,8 @@ class JobLogDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        self.bridge.get(f"/jobs/logs/{self.job_id}", params={"offset": self.offset}, on_done=guarded(self, self._got),
-                        on_error=guarded(self, lambda e: self.status.setText(f"error: {e.message}")))
+        self.bridge.get(f"/jobs/logs/{self.job_id}", params={"offset": self.offset}, on_done=self._got,
+                        on_error=lambda e: self.status.setText(f"error: {e.message}"), owner=self)
 
     def _got(self, answer: dict[str, Any]) -> None:
         lines = answer.get("lines") or []
@@ -191,7 +180,7 @@ class TasksPanel(QWidget):
         self._call("GET", "/jobs/poll", self._got_poll, params={"limit": POLL_LIMIT})
 
     def _call(self, method: str, path: str, done: Callable[[Any], None], **kwargs: Any) -> None:
-        self.bridge.call(method, path, on_done=guarded(self, done), on_error=guarded(self, self._error), **kwargs)
+        self.bridge.call(method, path, on_done=done, on_error=self._error, owner=self, **kwargs)
 
     def _got_poll(self, answer: dict[str, Any]) -> None:
         listed = answer.get("jobs") or []
