@@ -33,6 +33,10 @@ class CenterRouter(QStackedWidget):
     def names(self) -> list[str]:
         return list(self._factories)
 
+    def made(self) -> list[QWidget]:
+        """The panes made so far (the others have no state to lose)."""
+        return list(self._made.values())
+
     def title(self, name: str) -> str:
         return self._titles[name]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton,
+from PySide6.QtGui import QAction, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QProgressBar, QPushButton,
                                QSystemTrayIcon, QVBoxLayout, QWidget)
 
 from comfyvn.gui.bridge import ServerBridge
@@ -37,6 +37,28 @@ def layout_path() -> Path:
     from comfyvn.config import runtime_paths
 
     return runtime_paths.data_dir() / "studio" / "layout.json"
+
+
+def studio_icon() -> QIcon:
+    """The Studio's icon, drawn here (no image files to ship): "VN" on a rounded plum square."""
+    icon = QIcon()
+    for size in (16, 32, 64):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(QColor("#6c3483"))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawRoundedRect(0, 0, size, size, size / 5, size / 5)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(7, int(size * 0.5)))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "VN")
+        painter.end()
+        icon.addPixmap(pixmap)
+    return icon
 
 
 class ScriptsIndicator(QLabel):
@@ -97,7 +119,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.server_state)
         self.statusBar().addPermanentWidget(self.scripts)
-        self.tray = QSystemTrayIcon(self) if QSystemTrayIcon.isSystemTrayAvailable() else None
+        self.setWindowIcon(studio_icon())
+        self.tray = self._make_tray() if QSystemTrayIcon.isSystemTrayAvailable() else None
         self.notifications: list[tuple[str, str]] = []  # (title, text): every notification shown
         self.docks: dict[str, QDockWidget] = {}
         self._running: dict[str, float] = {}
@@ -166,10 +189,30 @@ class MainWindow(QMainWindow):
         else:
             self.progress.hide()
 
+    def _make_tray(self) -> QSystemTrayIcon:
+        tray = QSystemTrayIcon(studio_icon(), self)
+        tray.setToolTip("ComfyVN Studio")
+        menu = QMenu(self)
+        menu.addAction("Show the Studio", self._bring_to_front)
+        menu.addAction("Quit", self.close)
+        tray.setContextMenu(menu)
+        tray.activated.connect(lambda reason: reason == QSystemTrayIcon.ActivationReason.Trigger
+                               and self._bring_to_front())
+        tray.show()
+        return tray
+
+    def _bring_to_front(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def notify(self, title: str, text: str) -> None:
+        """A notification: the tray's balloon where the desktop has a tray, always the status bar."""
         self.notifications.append((title, text))
         if self.tray is not None and self.tray.isVisible():
-            self.tray.showMessage(title, text)
+            failed = "fail" in title.lower()
+            icon = QSystemTrayIcon.MessageIcon.Warning if failed else QSystemTrayIcon.MessageIcon.Information
+            self.tray.showMessage(title, text, icon, 10000 if failed else 5000)
         self.statusBar().showMessage(f"{title}: {text}", 8000)
 
     # -- layout --------------------------------------------------------------------------------
@@ -199,6 +242,11 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        for pane in self.router.made():  # a pane with unsaved work may ask to save it first
+            confirm = getattr(pane, "confirm_discard", None)
+            if confirm is not None and not confirm(self.close):
+                event.ignore()
+                return
         try:
             self.save_layout()
         except OSError as exc:

@@ -65,3 +65,21 @@ def test_the_installed_qt_binding_keeps_its_references(qtbot):
     for _ in range(1000):
         label.setText("x")
     assert abs(sys.getrefcount(None) - before) < 50
+
+
+def test_tray_icon_notifies_finished_and_failed_jobs(qtbot, bridge, monkeypatch):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    assert window.tray is not None and not window.tray.icon().isNull() and not window.windowIcon().isNull()
+    assert [a.text() for a in window.tray.contextMenu().actions()] == ["Show the Studio", "Quit"]
+    shown = []
+    window.tray.isVisible = lambda: True  # the offscreen platform has no tray to show it in
+    window.tray.showMessage = lambda title, text, icon, ms: shown.append((title, text, icon))
+    bridge.event.emit("on_job_finished", {"job_id": "j2", "kind": "export.renpy", "state": "succeeded"})
+    bridge.event.emit("on_job_finished", {"job_id": "j3", "kind": "render.sprites", "state": "failed",
+                                          "error": "out of memory"})
+    assert shown == [("Job finished", "export.renpy", QSystemTrayIcon.MessageIcon.Information),
+                     ("Job failed", "render.sprites: out of memory", QSystemTrayIcon.MessageIcon.Warning)]

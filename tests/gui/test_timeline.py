@@ -230,3 +230,47 @@ def test_a_thousand_node_graph_opens_with_every_node_and_edge(qtbot):
     assert canvas.overview_mode and canvas.overview.isVisible()  # far zoomed out: one item of lines
     view.set_zoom(1.0)
     assert not canvas.overview_mode and canvas.edge_items[0].isVisible()
+
+
+def test_unsaved_changes_are_saved_discarded_or_kept_before_a_switch_or_close(qtbot, bridge, seed_scene, live_server):
+    from comfyvn.gui.main_window import MainWindow
+
+    seed_scene("cafe_guard")
+    seed_scene("cafe_other")
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    window.add_pane("timeline", lambda: WorkshopPane(bridge), title="Timeline", default=True)
+    pane = window.router.show_pane()
+    window.show()
+    qtbot.waitUntil(lambda: pane.picker.findData("cafe_other") >= 0, timeout=5000)
+    pane.load_scene("cafe_guard")
+    qtbot.waitUntil(lambda: pane.scene_id == "cafe_guard" and "Valid" in pane.status.text(), timeout=5000)
+    answers: list[str] = []
+    pane.ask = lambda: answers.pop(0)
+
+    pane.add_node()
+    assert pane.dirty
+    answers.append("cancel")  # Cancel: the switch does not happen, the edit stays, the picker shows this scene
+    other = pane.picker.findData("cafe_other")
+    pane.picker.setCurrentIndex(other)
+    pane.picker.activated.emit(other)
+    assert pane.scene_id == "cafe_guard" and pane.dirty and pane.picker.currentData() == "cafe_guard"
+    answers.append("cancel")  # closing the Studio asks too
+    window.close()
+    assert window.isVisible() and pane.dirty
+
+    answers.append("save")  # Save: stored first, then the switch goes on
+    pane.picker.setCurrentIndex(other)
+    pane.picker.activated.emit(other)
+    qtbot.waitUntil(lambda: pane.scene_id == "cafe_other", timeout=5000)
+    stored = httpx.get(f"{live_server}/api/scenes/cafe_guard").json()["data"]
+    assert len(stored["nodes"]) == 5
+
+    pane.add_node()
+    answers.append("discard")  # Discard: the reload (Ctrl+R) drops the edit
+    qtbot.keyClick(pane.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not pane.dirty and len(pane.canvas.nodes) == 4, timeout=5000)
+    assert len(httpx.get(f"{live_server}/api/scenes/cafe_other").json()["data"]["nodes"]) == 4
+    assert not answers
+    window.close()
+    assert not window.isVisible()

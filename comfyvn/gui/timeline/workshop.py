@@ -2,11 +2,13 @@
 
 Loads a scene (``GET /api/scenes/{id}?project=``), edits the document in place (add, link,
 delete, rename, inline text), validates it after every edit (``POST /api/scenario/validate``,
-errors drawn on their nodes) and saves it (``PUT /api/scenes/{id}?expected_revision=``)."""
+errors drawn on their nodes) and saves it (``PUT /api/scenes/{id}?expected_revision=``). Switching
+scenes, reloading or closing the Studio with unsaved changes asks to save, discard or cancel."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
@@ -14,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
+    QMessageBox,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -45,12 +48,14 @@ class WorkshopPane(QWidget):
         self.general_errors: list[str] = []
         self._validation = 0  # generation: answers to older requests are ignored
         self._link_from: str | None = None
+        self._after_save: Callable[[], None] | None = None  # what "Save" in the unsaved-changes prompt continues with
+        self.ask = self._ask_unsaved  # replaceable in tests: returns "save", "discard" or "cancel"
         self.canvas = GraphScene(self)
         self.view = GraphView(self.canvas)
         self.picker = QComboBox()
         self.picker.setMinimumWidth(140)
         self.picker.setToolTip("The scene to edit")
-        self.picker.activated.connect(lambda _: self.load_scene(self.picker.currentData()))
+        self.picker.activated.connect(lambda _: self.switch_scene(self.picker.currentData()))
         self.status = QLabel("Loading the scene list…")
         self.status.setWordWrap(True)
         self._validate_timer = QTimer(self)
@@ -63,7 +68,7 @@ class WorkshopPane(QWidget):
         bar.addWidget(self.picker)
         self.actions_by_name: dict[str, QAction] = {}
         for name, text, keys, slot in [
-            ("reload", "Reload", "Ctrl+R", self.reload),
+            ("reload", "Reload", "Ctrl+R", lambda: self.switch_scene(self.scene_id)),
             ("save", "Save", "Ctrl+S", self.save),
             ("validate", "Validate", "F7", self.validate),
             ("add", "Add node", "Ctrl+N", self.add_node),
@@ -122,6 +127,43 @@ class WorkshopPane(QWidget):
     def reload(self) -> None:
         self.load_scene(self.scene_id)
 
+    def switch_scene(self, scene_id: str | None) -> None:
+        """Load ``scene_id`` (or reload this one) once unsaved changes are saved or discarded."""
+        if self.confirm_discard(lambda: self.load_scene(scene_id)):
+            self.load_scene(scene_id)
+        else:
+            self._show_current_in_picker()
+
+    def confirm_discard(self, then: Callable[[], None] | None = None) -> bool:
+        """True when nothing unsaved would be lost. With unsaved changes, ask: Discard -> True; Save ->
+        False now, and ``then`` runs once the save has gone through; Cancel -> False."""
+        if not self.dirty:
+            return True
+        answer = self.ask()
+        if answer == "discard":
+            self.dirty = False
+            return True
+        if answer == "save":
+            self._after_save = then
+            self.save()
+        return False
+
+    def _ask_unsaved(self) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"The scene {self.scene_id} has unsaved changes.", parent=self)
+        box.setInformativeText("Save them first, or discard them?")
+        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                               | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        chosen = box.exec()
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(chosen), "cancel")
+
+    def _show_current_in_picker(self) -> None:
+        index = self.picker.findData(self.scene_id)
+        if index >= 0:
+            self.picker.setCurrentIndex(index)
+
     def _loaded(self, answer: dict[str, Any]) -> None:
         self.scene_id, self.revision = answer["id"], answer.get("revision")
         self.document = copy.deepcopy(answer.get("data") or {})
@@ -157,8 +199,12 @@ class WorkshopPane(QWidget):
         self._say(f"Saved {self.scene_id} (revision {str(self.revision)[:8]})"
                   + (f"; {len(warnings)} warning(s)" if warnings else "."))
         self.saved.emit(str(self.revision))
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            then()
 
     def _save_failed(self, error: BridgeError, ids: list[str]) -> None:
+        self._after_save = None  # the switch or close waits for a save that did not happen
         if error.code == "conflict" or error.status == 409:
             self._say(f"Not saved: {error.message}. Someone saved this scene meanwhile: Reload (Ctrl+R) "
                       "to see their version.", error=True)
