@@ -3,7 +3,11 @@ appearance, expressions, default expression and colour, its LoRA stack, and rend
 sprites with the configured provider (ComfyUI, or the built-in renderer) as jobs; the pictures show
 up inline when the jobs finish.
 
-Endpoints: ``GET/PATCH /api/characters[/{id}]`` (saves send ``expected_revision``),
+New (Ctrl+N) creates a character from a name, Delete removes the open one (its renders stay in the
+asset registry). Switching characters, F5 or closing the Studio with unsaved edits asks to save
+(the fields and the LoRA stack), discard or cancel.
+
+Endpoints: ``GET/POST/PATCH/DELETE /api/characters[/{id}]`` (saves send ``expected_revision``),
 ``GET/PUT /api/characters/{id}/loras``, ``POST /api/characters/render``, ``GET /jobs/{id}``,
 ``GET /assets`` (earlier renders) and the asset thumbnails.
 """
@@ -15,12 +19,15 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels.assets import icon_grid, load_thumbnail
+from comfyvn.gui.unsaved import UnsavedGuard
+from comfyvn.sillytavern import slug_id
 
 FIRST = "(first expression)"
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -63,11 +70,23 @@ class DesignerPane(QWidget):
         self.pending_jobs: set[str] = set()
         self._finished_early: dict[str, dict[str, Any]] = {}  # job events that beat the POST answer
         self.shown_assets: list[str] = []
+        self._clean: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])  # as loaded: fields, LoRAs
+        self._saving: set[str] = set()  # the parts of a Save still on their way: "fields", "loras"
+        self.guard = UnsavedGuard(self, what=lambda: f"The character {self.character_id}", dirty=self.dirty,
+                                  save=self.save)
+        self.confirm_discard = self.guard.confirm  # the main window asks it before closing
+        # replaceable in tests: the name of a new character (or None), and a yes/no question
+        self.ask_name = lambda: (lambda text, ok: text.strip() if ok else None)(
+            *QInputDialog.getText(self, "New character", "Name:"))
+        self.ask_yes = lambda text: QMessageBox.question(self, "Character Designer", text) \
+            == QMessageBox.StandardButton.Yes
 
         self.list = QListWidget()
         self.list.setMinimumWidth(150)
         self.reload_button = QPushButton("Reload (F5)")
-        left = _column(QLabel("Characters"), self.list, self.reload_button)
+        self.new_button = QPushButton("New (Ctrl+N)")
+        self.delete_button = QPushButton("Delete")
+        left = _column(QLabel("Characters"), self.list, self.new_button, self.delete_button, self.reload_button)
 
         self.id_label = QLabel("-")
         self.name_edit = QLineEdit()
@@ -130,8 +149,10 @@ class DesignerPane(QWidget):
         column.addWidget(splitter, 1)
         column.addWidget(self.status)
 
-        self.list.currentItemChanged.connect(lambda item, _old: item and self.open_character(item.data(ID_ROLE)))
-        self.reload_button.clicked.connect(lambda: self.refresh())
+        self.list.currentItemChanged.connect(lambda item, _old: item and self.switch_character(item.data(ID_ROLE)))
+        self.reload_button.clicked.connect(self.reload)
+        self.new_button.clicked.connect(self.new_character)
+        self.delete_button.clicked.connect(self.delete_character)
         self.save_button.clicked.connect(self.save)
         self.expressions_edit.editingFinished.connect(self._fill_defaults)
         self.color_edit.textChanged.connect(self._paint_swatch)
@@ -140,7 +161,8 @@ class DesignerPane(QWidget):
         self.save_loras_button.clicked.connect(self.save_loras)
         self.portrait_button.clicked.connect(lambda: self.render("portrait"))
         self.sprites_button.clicked.connect(lambda: self.render("sprites"))
-        for keys, slot in (("Ctrl+S", self.save), ("F5", self.refresh), ("Ctrl+R", lambda: self.render("sprites")),
+        for keys, slot in (("Ctrl+S", self.save), ("F5", self.reload), ("Ctrl+N", self.new_character),
+                           ("Ctrl+R", lambda: self.render("sprites")),
                            ("Ctrl+Shift+R", lambda: self.render("portrait")), ("Ctrl+L", self.save_loras)):
             QShortcut(QKeySequence(keys), self, activated=slot)
         bridge.event.connect(self._on_event)
@@ -172,14 +194,71 @@ class DesignerPane(QWidget):
         elif reload:
             self.open_character(keep)
 
+    def reload(self) -> None:
+        """F5: the list and the open character again, once unsaved edits are saved or discarded."""
+        if self.guard.confirm(self.refresh):
+            self.refresh()
+
+    def switch_character(self, character_id: str) -> None:
+        if character_id == self.character_id:
+            return
+        if self.guard.confirm(lambda: self.open_character(character_id)):
+            self.open_character(character_id)
+        else:
+            self._select(self.character_id)
+
+    def _select(self, character_id: str | None) -> None:
+        self.list.blockSignals(True)
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ID_ROLE) == character_id:
+                self.list.setCurrentRow(row)
+        self.list.blockSignals(False)
+
+    def dirty(self) -> bool:
+        """The form or the LoRA stack differs from what was loaded."""
+        fields, stack = self._clean
+        return fields is not None and self.save_button.isEnabled() and (self.changes() != fields
+                                                                         or self.loras() != stack)
+
+    def new_character(self) -> None:
+        name = self.ask_name()
+        if not name:
+            return
+        taken = {self.list.item(row).data(ID_ROLE) for row in range(self.list.count())}
+        base = new_id = slug_id(name)
+        number = 1
+        while new_id in taken:
+            number += 1
+            new_id = f"{base}-{number}"
+        self.bridge.post(f"/api/characters?project={self.project}", {"id": new_id, "name": name},
+                         on_done=self._created, on_error=self._error)
+
+    def _created(self, answer: dict[str, Any]) -> None:
+        self.status.setText(f"Created {answer['id']}.")
+        new = answer["id"]
+        if self.guard.confirm(lambda: self.open_character(new)):
+            self.open_character(new)
+        self.refresh(reload=False)
+
+    def delete_character(self) -> None:
+        if self.character_id is None or not self.ask_yes(
+                f"Delete the character {self.character_id}? Its renders stay in the asset registry."):
+            return
+        self.bridge.call("DELETE", f"/api/characters/{self.character_id}", params={"project": self.project},
+                         on_done=self._deleted, on_error=self._error)
+
+    def _deleted(self, answer: dict[str, Any]) -> None:
+        self.character_id, self._clean = None, (None, [])
+        self._set_enabled(False)
+        self.renders.clear()
+        self.status.setText("Deleted.")
+        self.refresh()
+
     def open_character(self, character_id: str) -> None:
         """Load ``character_id`` into the editor (its record, LoRA stack and earlier renders)."""
-        self.character_id = character_id
-        for row in range(self.list.count()):
-            if self.list.item(row).data(ID_ROLE) == character_id and self.list.currentRow() != row:
-                self.list.blockSignals(True)
-                self.list.setCurrentRow(row)
-                self.list.blockSignals(False)
+        self.character_id, self._clean = character_id, (None, [])
+        self._select(character_id)
+        self._set_lora_enabled(False)
         params = {"project": self.project}
         self.bridge.get(f"/api/characters/{character_id}", params=params, on_done=self._loaded, on_error=self._error)
         self.bridge.get(f"/api/characters/{character_id}/loras", params=params, on_done=self._loras_loaded,
@@ -204,13 +283,20 @@ class DesignerPane(QWidget):
         self._fill_defaults(data.get("default_expression"))
         self.color_edit.setText(data.get("color") or "")
         self._set_enabled(True)
+        self._clean = (self.changes(), self._clean[1])
         self.status.setText(f"Editing {data.get('name') or answer['id']}")
 
     def _set_enabled(self, on: bool) -> None:
         for widget in (self.name_edit, self.display_edit, self.description_edit, self.appearance_edit,
                        self.style_edit, self.expressions_edit, self.default_box, self.color_edit, self.save_button,
-                       self.lora_table, self.add_lora_button, self.remove_lora_button, self.save_loras_button,
-                       self.portrait_button, self.sprites_button):
+                       self.portrait_button, self.sprites_button, self.delete_button):
+            widget.setEnabled(on)
+        if not on:
+            self._set_lora_enabled(False)
+
+    def _set_lora_enabled(self, on: bool) -> None:
+        """The LoRA editor is usable once the stack has loaded (an answer then would wipe edits)."""
+        for widget in (self.lora_table, self.add_lora_button, self.remove_lora_button, self.save_loras_button):
             widget.setEnabled(on)
 
     def expressions(self) -> list[str]:
@@ -247,8 +333,18 @@ class DesignerPane(QWidget):
             return
         params = {"project": self.project, **({"expected_revision": self.revision} if self.revision else {})}
         self.status.setText("Saving...")
+        self._saving = {"fields"}
         self.bridge.call("PATCH", f"/api/characters/{self.character_id}", params=params, json_body=body,
                          on_done=self._saved, on_error=self._save_failed)
+        if self._clean[0] is not None and self.loras() != self._clean[1]:
+            self.save_loras()  # Save keeps everything: the LoRA stack too
+
+    def _part_saved(self, part: str) -> None:
+        """Once the fields and (if changed) the LoRA stack are stored, what waited for the save goes on."""
+        if part in self._saving:
+            self._saving.discard(part)
+            if not self._saving:
+                self.guard.saved()
 
     def _saved(self, answer: dict[str, Any]) -> None:
         self._loaded(answer)
@@ -258,8 +354,11 @@ class DesignerPane(QWidget):
                 item.setText(f"{answer['data'].get('name') or answer['id']}  ({answer['id']})")
         warnings = answer.get("warnings") or []
         self.status.setText("Saved." + (f" Warnings: {'; '.join(map(str, warnings))}" if warnings else ""))
+        self._part_saved("fields")
 
     def _save_failed(self, error: BridgeError) -> None:
+        self._saving.clear()
+        self.guard.failed()
         if error.status == 409:
             self.status.setText(f"Not saved: someone else changed this character ({error.message}). "
                                 "Press F5 to load their version; your edits are still in the form.")
@@ -284,6 +383,8 @@ class DesignerPane(QWidget):
         self.lora_table.setRowCount(0)
         for entry in answer.get("loras") or []:
             self._add_lora_row(str(entry.get("name", "")), float(entry.get("strength", 1.0)))
+        self._clean = (self._clean[0], self.loras())
+        self._set_lora_enabled(True)
 
     def loras(self) -> list[dict[str, Any]]:
         stack = []
@@ -297,14 +398,17 @@ class DesignerPane(QWidget):
     def save_loras(self) -> None:
         if self.character_id is None:
             return
+        if self._saving:
+            self._saving.add("loras")
         self.bridge.call("PUT", f"/api/characters/{self.character_id}/loras", params={"project": self.project},
-                         json_body={"loras": self.loras()}, on_done=self._loras_saved, on_error=self._error)
+                         json_body={"loras": self.loras()}, on_done=self._loras_saved, on_error=self._save_failed)
 
     def _loras_saved(self, answer: dict[str, Any]) -> None:
         self._loras_loaded(answer)
         warnings = answer.get("warnings") or []
         self.status.setText(f"LoRA stack saved ({len(answer.get('loras') or [])})."
                             + (f" {'; '.join(map(str, warnings))}" if warnings else ""))
+        self._part_saved("loras")
 
     # -- rendering -----------------------------------------------------------------------------
 

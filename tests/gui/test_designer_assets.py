@@ -64,7 +64,7 @@ def test_designer_edits_saves_and_renders_sprites(qtbot, bridge, live_server):
 
     # a LoRA stack round-trips (unknown to the registry: stored with a warning)
     pane.refresh()
-    qtbot.waitUntil(lambda: pane.name_edit.text() == "Mira", timeout=WAIT)
+    qtbot.waitUntil(lambda: pane.name_edit.text() == "Mira" and pane.add_lora_button.isEnabled(), timeout=WAIT)
     qtbot.mouseClick(pane.add_lora_button, Qt.MouseButton.LeftButton)
     pane.lora_table.item(0, 0).setText("pixel_art_xl.safetensors")
     pane.lora_table.cellWidget(0, 1).setValue(0.7)
@@ -87,12 +87,62 @@ def test_designer_edits_saves_and_renders_sprites(qtbot, bridge, live_server):
     pane.name_edit.setText("Mira (unsaved)")
     assert httpx.post(f"{live_server}/api/characters", json={"id": "zed", "name": "Zed"}).status_code == 201
     qtbot.waitUntil(lambda: pane.list.count() == 2, timeout=WAIT)
-    assert pane.name_edit.text() == "Mira (unsaved)" and pane.character_id == "mira"
+    assert pane.name_edit.text() == "Mira (unsaved)" and pane.character_id == "mira" and pane.dirty()
+    asked = []
+    pane.guard.ask = lambda: asked.append("asked") or "discard"  # switching asks first; Discard drops the edit
     pane.list.setCurrentRow(1)
+    assert asked == ["asked"]
     qtbot.waitUntil(lambda: pane.name_edit.text() == "Zed" and pane.renders.count() == 0, timeout=WAIT)
     pane.color_edit.setText("red")
     qtbot.keyClick(pane, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert "#cc3355" in pane.status.text()
+
+
+def test_designer_creates_deletes_and_saves_before_switching(qtbot, bridge, live_server):
+    created = httpx.post(f"{live_server}/api/projects", json={"id": "cast_call", "name": "Cast call"})
+    assert created.status_code == 201, created.text
+    pane = DesignerPane(bridge, project="cast_call")  # a project of its own: empty at the start
+    qtbot.addWidget(pane)
+    pane.show()
+    qtbot.waitUntil(lambda: "No characters" in pane.status.text(), timeout=WAIT)
+    pane.ask_name = lambda: "Ada"
+    qtbot.keyClick(pane, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: pane.name_edit.text() == "Ada" and pane.list.count() == 1, timeout=WAIT)
+    ada = pane.character_id
+    character = f"{live_server}/api/characters/{ada}?project=cast_call"
+    assert httpx.get(character).json()["data"]["name"] == "Ada"
+    assert not pane.dirty()
+
+    pane.ask_name = lambda: "Bo"
+    qtbot.waitUntil(pane.add_lora_button.isEnabled, timeout=WAIT)  # the stack has loaded
+    pane.appearance_edit.setPlainText("a tall lighthouse keeper")  # unsaved when the new one opens
+    qtbot.mouseClick(pane.add_lora_button, Qt.MouseButton.LeftButton)
+    pane.lora_table.item(0, 0).setText("ink_style.safetensors")
+    asked = []
+    pane.guard.ask = lambda: asked.append(pane.character_id) or "save"
+    qtbot.mouseClick(pane.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.name_edit.text() == "Bo" and pane.list.count() == 2, timeout=WAIT)
+    assert asked == [ada]  # Save: Ada's fields and LoRA stack were stored before Bo opened
+    assert httpx.get(character).json()["data"]["appearance"] == "a tall lighthouse keeper"
+    loras = f"{live_server}/api/characters/{ada}/loras?project=cast_call"
+    assert [s["name"] for s in httpx.get(loras).json()["loras"]] == \
+        ["ink_style.safetensors"]
+
+    pane.name_edit.setText("Bo (unsaved)")
+    pane.guard.ask = lambda: "cancel"  # Cancel: the switch does not happen, the edit stays
+    pane.list.setCurrentRow([pane.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(2)].index(ada))
+    assert pane.name_edit.text() == "Bo (unsaved)" and pane.list.currentItem().data(Qt.ItemDataRole.UserRole) \
+        == pane.character_id
+    pane.name_edit.setText("Bo")
+
+    bo = pane.character_id
+    pane.ask_yes = lambda text: bo in text
+    qtbot.mouseClick(pane.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.list.count() == 1 and pane.character_id == ada, timeout=WAIT)
+    assert httpx.get(f"{live_server}/api/characters/{bo}?project=cast_call").status_code == 404
+    pane.ask_name = lambda: None  # the name box cancelled: nothing is created
+    pane.new_character()
+    assert pane.list.count() == 1
 
 
 def test_gallery_filters_pages_and_bulk_tags(qtbot, bridge, live_server):

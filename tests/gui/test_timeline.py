@@ -246,7 +246,7 @@ def test_unsaved_changes_are_saved_discarded_or_kept_before_a_switch_or_close(qt
     pane.load_scene("cafe_guard")
     qtbot.waitUntil(lambda: pane.scene_id == "cafe_guard" and "Valid" in pane.status.text(), timeout=5000)
     answers: list[str] = []
-    pane.ask = lambda: answers.pop(0)
+    pane.guard.ask = lambda: answers.pop(0)
 
     pane.add_node()
     assert pane.dirty

@@ -8,7 +8,6 @@ scenes, reloading or closing the Studio with unsaved changes asks to save, disca
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
@@ -16,7 +15,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
-    QMessageBox,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -26,6 +24,7 @@ from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.timeline import graph
 from comfyvn.gui.timeline.canvas import GraphScene, GraphView
 from comfyvn.gui.timeline.items import HEADER, HEIGHT, WIDTH
+from comfyvn.gui.unsaved import UnsavedGuard
 
 VALIDATE_DELAY_MS = 250
 
@@ -48,8 +47,9 @@ class WorkshopPane(QWidget):
         self.general_errors: list[str] = []
         self._validation = 0  # generation: answers to older requests are ignored
         self._link_from: str | None = None
-        self._after_save: Callable[[], None] | None = None  # what "Save" in the unsaved-changes prompt continues with
-        self.ask = self._ask_unsaved  # replaceable in tests: returns "save", "discard" or "cancel"
+        self.guard = UnsavedGuard(self, what=lambda: f"The scene {self.scene_id}", dirty=lambda: self.dirty,
+                                  save=self.save, discard=self._discard)
+        self.confirm_discard = self.guard.confirm  # the main window asks it before closing
         self.canvas = GraphScene(self)
         self.view = GraphView(self.canvas)
         self.picker = QComboBox()
@@ -134,30 +134,8 @@ class WorkshopPane(QWidget):
         else:
             self._show_current_in_picker()
 
-    def confirm_discard(self, then: Callable[[], None] | None = None) -> bool:
-        """True when nothing unsaved would be lost. With unsaved changes, ask: Discard -> True; Save ->
-        False now, and ``then`` runs once the save has gone through; Cancel -> False."""
-        if not self.dirty:
-            return True
-        answer = self.ask()
-        if answer == "discard":
-            self.dirty = False
-            return True
-        if answer == "save":
-            self._after_save = then
-            self.save()
-        return False
-
-    def _ask_unsaved(self) -> str:
-        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          f"The scene {self.scene_id} has unsaved changes.", parent=self)
-        box.setInformativeText("Save them first, or discard them?")
-        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                               | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Save)
-        chosen = box.exec()
-        return {QMessageBox.StandardButton.Save: "save",
-                QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(chosen), "cancel")
+    def _discard(self) -> None:
+        self.dirty = False
 
     def _show_current_in_picker(self) -> None:
         index = self.picker.findData(self.scene_id)
@@ -199,12 +177,10 @@ class WorkshopPane(QWidget):
         self._say(f"Saved {self.scene_id} (revision {str(self.revision)[:8]})"
                   + (f"; {len(warnings)} warning(s)" if warnings else "."))
         self.saved.emit(str(self.revision))
-        then, self._after_save = self._after_save, None
-        if then is not None:
-            then()
+        self.guard.saved()
 
     def _save_failed(self, error: BridgeError, ids: list[str]) -> None:
-        self._after_save = None  # the switch or close waits for a save that did not happen
+        self.guard.failed()  # the switch or close that waited for this save does not happen
         if error.code == "conflict" or error.status == 409:
             self._say(f"Not saved: {error.message}. Someone saved this scene meanwhile: Reload (Ctrl+R) "
                       "to see their version.", error=True)
