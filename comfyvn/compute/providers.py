@@ -96,7 +96,7 @@ class Provider(BaseModel):
             raise ValueError(f"base_url must be an http:// or https:// URL with a host, not {self.base_url!r}")
         self.base_url = self.base_url.strip().rstrip("/")
         if self.location is None:
-            self.location = "local" if _loopback(parts.hostname) else "remote"
+            self.location = "local" if is_loopback(parts.hostname) else "remote"
         return self
 
     def device(self) -> Device:
@@ -108,7 +108,7 @@ class Provider(BaseModel):
                       base_url=self.base_url)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -228,10 +228,11 @@ class ProviderRegistry:
 
 
 def check(provider: Provider, *, timeout: float = CHECK_TIMEOUT,
-          transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+          transport: httpx.BaseTransport | None = None, quiet: bool = False) -> dict[str, Any]:
     """Probe a provider: ComfyUI answers ``GET {base_url}/system_stats``. Returns
     ``{status, error, system, devices}``; status is healthy, degraded (answers, but not as ComfyUI
-    does) or down (no answer). Errors are short and name the URL, never a traceback."""
+    does) or down (no answer). Errors are short and name the URL, never a traceback. ``quiet``: no
+    warning in the log for an unreachable server (discovery expects most candidates to be)."""
     if provider.kind == "builtin":
         return {"status": "healthy", "error": None, "system": {"renderer": "builtin"}, "devices": []}
     url = f"{provider.base_url}/system_stats"
@@ -241,7 +242,9 @@ def check(provider: Provider, *, timeout: float = CHECK_TIMEOUT,
     except httpx.TimeoutException:
         return _down(f"no answer from {url} within {timeout:g} s")
     except httpx.HTTPError as exc:
-        log.warning("Compute provider unreachable", extra={"provider": provider.id, "url": url, "error": repr(exc)})
+        if not quiet:
+            log.warning("Compute provider unreachable",
+                        extra={"provider": provider.id, "url": url, "error": repr(exc)})
         return _down(f"cannot reach {url} ({type(exc).__name__})")
     if response.status_code != 200:
         return {"status": "degraded", "error": f"{url} answered HTTP {response.status_code}", "system": {},
@@ -255,7 +258,7 @@ def check(provider: Provider, *, timeout: float = CHECK_TIMEOUT,
                 "devices": []}
     devices = [{key: item.get(key) for key in ("name", "type", "vram_total", "vram_free")}
                for item in body.get("devices") or [] if isinstance(item, dict)]
-    system = {key: body["system"].get(key) for key in ("comfyui_version", "python_version", "pytorch_version")
+    system = {key: body["system"].get(key) for key in ("os", "comfyui_version", "python_version", "pytorch_version")
               if key in body["system"]}
     return {"status": "healthy", "error": None, "system": system, "devices": devices}
 

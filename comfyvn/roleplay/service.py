@@ -11,7 +11,8 @@ file's first lines, so importing the same chat again, even after it went on, upd
 Scenes go to the project's scenes, new characters to its characters (matched by id or name
 first). Everything is computed and validated before the first write; if a write fails, the
 files written so far are removed and replaced ones restored, so a failed import leaves nothing
-half-written.
+half-written. :func:`dry_run_log` runs the same reading and planning (:func:`_plan`) and stops
+before the first write: it answers the preview document the import would store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
@@ -89,19 +90,56 @@ def import_log(data: bytes, name: str, *, project: str = store.DEFAULT_PROJECT, 
     unless ``overwrite``.
     """
     say = progress or (lambda fraction, message: None)
-    store.require_project(project)
     say(0.05, "reading")
-    if format is None:
-        _refuse_other_kinds(data, name)
-    transcript = read_transcript(data, name, format)
-    uid = import_uid(name, data)
+    transcript, uid = _read_upload(data, name, project, format)
     with store.project_lock(project):  # the edit check and the writes see the same project
         if not overwrite:
             _refuse_if_edited(project, uid)
         say(0.4, f"formatting {len(transcript.messages)} messages")
-        options = Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
-                          title=title or transcript.title, chat=name or None)
+        options = _import_options(uid, name, transcript, detail_level, swipes_as_choices, title)
         return _publish(project, uid, name, transcript, options, raw=data, say=say)
+
+
+def dry_run_log(data: bytes, name: str, *, project: str = store.DEFAULT_PROJECT, format: str | None = None,
+                detail_level: str = "medium", swipes_as_choices: bool = False, title: str | None = None,
+                overwrite: bool = False) -> dict[str, Any]:
+    """What :func:`import_log` would do, writing nothing: the preview document it would store
+    (``GET /roleplay/preview/{uid}``'s shape) plus ``dry_run``, ``characters`` (``{id, name,
+    created}``: matched or to be created), ``exists`` (an import with this uid is stored: importing
+    updates it) and ``conflict`` (the 409 ``import_edited`` error the import would answer without
+    ``overwrite``, as ``{code, message, details}``; None when it would not). Unreadable input raises
+    exactly what the import raises."""
+    transcript, uid = _read_upload(data, name, project, format)
+    conflict = None
+    if not overwrite:
+        try:
+            _refuse_if_edited(project, uid)
+        except Conflict as exc:
+            conflict = {"code": exc.code, "message": exc.message, "details": exc.details}
+    options = _import_options(uid, name, transcript, detail_level, swipes_as_choices, title)
+    try:
+        with gc_paused():
+            plan = _plan(project, uid, name, transcript, options, None)
+    except RecursionError:
+        raise _too_deep(name) from None
+    exists = (roleplay_dir(project) / "preview" / f"{uid}.json").is_file()
+    return plan.preview | {"dry_run": True, "project": project, "exists": exists, "conflict": conflict,
+                           "characters": [{"id": c["id"], "name": c["name"], "created": created}
+                                          for c, created in plan.characters]}
+
+
+def _read_upload(data: bytes, name: str, project: str, format: str | None) -> tuple[Transcript, str]:
+    """The transcript and import id of an upload (an import and a dry run read it the same way)."""
+    store.require_project(project)
+    if format is None:
+        _refuse_other_kinds(data, name)
+    return read_transcript(data, name, format), import_uid(name, data)
+
+
+def _import_options(uid: str, name: str, transcript: Transcript, detail_level: str, swipes_as_choices: bool,
+                    title: str | None) -> Options:
+    return Options(detail_level=detail_level, swipes_as_choices=swipes_as_choices, scene_prefix=uid,
+                   title=title or transcript.title, chat=name or None)
 
 
 def _refuse_other_kinds(data: bytes, name: str) -> None:
@@ -169,14 +207,28 @@ def _publish(project: str, uid: str, name: str, transcript: Transcript, options:
         raise _too_deep(name) from None
 
 
-def _publish_now(project: str, uid: str, name: str, transcript: Transcript, options: Options,
-                 raw: bytes | None, cleaned: Transcript | None, edited: bool, say: Progress) -> dict[str, Any]:
+class _Plan(NamedTuple):
+    """Everything an import writes, computed before the first write (a dry run stops here)."""
+
+    scenes: list[dict[str, Any]]
+    people: dict[str, Participant]
+    characters: list[tuple[dict[str, Any], bool]]
+    preview: dict[str, Any]
+
+
+def _plan(project: str, uid: str, name: str, transcript: Transcript, options: Options,
+          cleaned: Transcript | None) -> _Plan:
     scenes, people = format_transcript(cleaned or transcript, options)
     if not scenes:
         raise InvalidInput(f"{name or 'upload'}: every message is hidden or a system notice; nothing to import",
                            code="empty_log")
     characters = _characters(project, people)
-    preview = preview_document(uid, name, cleaned or transcript, scenes, people)
+    return _Plan(scenes, people, characters, preview_document(uid, name, cleaned or transcript, scenes, people))
+
+
+def _publish_now(project: str, uid: str, name: str, transcript: Transcript, options: Options,
+                 raw: bytes | None, cleaned: Transcript | None, edited: bool, say: Progress) -> dict[str, Any]:
+    scenes, people, characters, preview = _plan(project, uid, name, transcript, options, cleaned)
     fresh = {s["id"] for s in scenes}  # scenes of an earlier import of this file that no longer exist:
     stale = sorted(p.stem for p in (project_dir(project) / "scenes").glob(f"{uid}-*.json")  # by name only,
                    if p.is_file() and p.stem not in fresh)  # never by reading the whole project

@@ -163,7 +163,7 @@ def test_settings_server_render_providers_and_flags(qtbot, flag_bridge, live_ser
                     timeout=10000)
     assert panel.host_edit.text() and panel.port_spin.value() > 0
     screenshot(panel, "settings")
-    # Find Open Port: a worker thread probes; the spin box gets a free port
+    # Find Open Port: the server answers (more in test_settings_find_open_port_asks_the_server)
     qtbot.mouseClick(panel.find_port_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "is free" in panel.status.text(), timeout=10000)
     panel.port_spin.setValue(18123)
@@ -204,3 +204,151 @@ def test_settings_server_render_providers_and_flags(qtbot, flag_bridge, live_ser
     # the flags tab is the Feature Flags panel
     panel.tabs.setCurrentIndex(3)
     qtbot.waitUntil(lambda: "enable_battle" in panel.flags.rows, timeout=10000)
+
+
+def test_settings_find_open_port_asks_the_server(qtbot, bridge, live_server):
+    import socket
+
+    from comfyvn.gui.panels.settings import SettingsPanel
+
+    panel = SettingsPanel(bridge)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Settings from"), timeout=10000)
+    with socket.socket() as busy:  # a port something listens on is skipped
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        panel.host_edit.setText("127.0.0.1")
+        panel.port_spin.setValue(taken)
+        qtbot.mouseClick(panel.find_port_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "is free" in panel.status.text(), timeout=10000)
+        expected = httpx.get(f"{live_server}/api/system/open_port",
+                             params={"host": "127.0.0.1", "start": taken, "count": 50}).json()["port"]
+    assert panel.port_spin.value() == expected and expected > taken and panel.find_port_button.isEnabled()
+    panel.host_edit.setText("192.0.2.1")  # not an address of the server's machine: the error is shown
+    qtbot.mouseClick(panel.find_port_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Error"), timeout=10000)
+    assert "192.0.2.1" in panel.status.text() and panel.port_spin.value() == expected
+
+
+def test_settings_discover_and_add_a_comfyui_server(qtbot, bridge, live_server, tmp_path):
+    from comfyvn.gui.panels.settings import SettingsPanel
+    from tests.support.comfy_server import FakeComfyUI
+
+    panel = SettingsPanel(bridge)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 680)
+    panel.show()
+    panel.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: panel.provider_table.rowCount() > 0, timeout=10000)
+    with FakeComfyUI(tmp_path / "comfy") as comfy:
+        try:
+            panel.discover_port.setValue(comfy.port)
+            qtbot.keyClick(panel.discover_port, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+            qtbot.waitUntil(lambda: panel.status.text().startswith(("Found", "No ComfyUI", "Error")), timeout=20000)
+            assert panel.status.text().startswith("Found"), panel.status.text()
+            urls = [panel.found_table.item(r, 0).text() for r in range(panel.found_table.rowCount())]
+            assert comfy.base_url in urls
+            row = urls.index(comfy.base_url)
+            assert panel.found_table.item(row, 1).text() == "0.3.64" and "cpu" in panel.found_table.item(row, 2).text()
+            add = panel.found_table.cellWidget(row, 3)
+            assert add.text() == "Add" and add.isEnabled()
+            qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: any(p.get("base_url") == comfy.base_url for p in panel.providers), timeout=10000)
+            listed = httpx.get(f"{live_server}/api/providers").json()["providers"]
+            added = next(p for p in listed if p["base_url"] == comfy.base_url)
+            assert added["id"] == f"comfyui-local-{comfy.port}" and "0.3.64" in added["label"]
+            assert panel.found_table.cellWidget(row, 3).text() == f"added as {added['id']}"
+            assert not panel.found_table.cellWidget(row, 3).isEnabled()
+            screenshot(panel, "settings_discover")
+            # discovering again marks it registered on the server's side too
+            qtbot.mouseClick(panel.discover_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: panel.discover_button.isEnabled(), timeout=20000)
+            again = [s for s in panel.found if s["base_url"] == comfy.base_url]
+            assert again and again[0]["registered"] == added["id"], panel.status.text()
+            # a host that is not a host name: the server's refusal is shown
+            panel.discover_host.setText("http://nope/")
+            qtbot.mouseClick(panel.discover_button, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: panel.status.text().startswith("Error"), timeout=10000)
+            assert "nope" in panel.status.text() and panel.discover_button.isEnabled()
+        finally:
+            for provider in httpx.get(f"{live_server}/api/providers").json()["providers"]:
+                if provider.get("base_url") == comfy.base_url:
+                    httpx.delete(f"{live_server}/api/providers/{provider['id']}")
+
+
+# -- Import Roleplay: preview (dry run) before importing ------------------------------------------
+
+GROUP_CHAT = SYNTHETIC / "group chats__2024-09-28@02h10m00s.jsonl"
+
+
+def _scene_ids(live_server: str) -> set[str]:
+    return {s["id"] for s in httpx.get(f"{live_server}/api/scenes").json()["items"]}
+
+
+def test_preview_before_import_then_map_import_and_open(qtbot, dialog, live_server, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    if not GROUP_CHAT.exists():
+        pytest.skip("shared fixtures not present")
+    httpx.post(f"{live_server}/api/characters", json={"id": "captain-nyx", "name": "Captain Nyx"}).raise_for_status()
+    before = _scene_ids(live_server)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(GROUP_CHAT), "")))
+    qtbot.keyClick(dialog, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)  # choose a file: it previews at once
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Error") or (
+        dialog.preview.get("dry_run") is True and dialog.mapping.rowCount() > 0
+        and isinstance(dialog.mapping.cellWidget(0, 2), QComboBox)
+        and dialog.mapping.cellWidget(0, 2).findText("Captain Nyx") >= 0), timeout=20000)
+    assert not dialog.status.text().startswith("Error"), dialog.status.text()
+    assert "sillytavern" in dialog.format_label.text() and "nothing imported yet" in dialog.format_label.text()
+    people = [dialog.participants.item(i).text() for i in range(dialog.participants.count())]
+    assert any(p.startswith("Seraphina") for p in people) and any(p.startswith("Aria") for p in people)
+    assert "Aria" in dialog.preview_text.toPlainText() and dialog.scenes.count() > 0
+    # nothing is stored: no new scene, no stored preview; the mapping is open, Apply and Open are not yet
+    uid = dialog.preview["uid"]
+    assert _scene_ids(live_server) == before and dialog.uid is None
+    assert httpx.get(f"{live_server}/roleplay/preview/{uid}").status_code == 404
+    assert dialog.mapping.isEnabled() and not dialog.apply_button.isEnabled() and not dialog.open_button.isEnabled()
+    rows = {dialog.mapping.item(r, 0).text(): r for r in range(dialog.mapping.rowCount())}
+    combo = dialog.mapping.cellWidget(rows["Aria"], 2)
+    combo.setCurrentIndex(combo.findText("Captain Nyx"))
+    dialog.swipes_check.setChecked(True)  # changing an option previews again and keeps the mapping
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Preview (") and dialog.speaker_map().get("Aria")
+                    == "Captain Nyx", timeout=20000)
+    screenshot(dialog, "import_preview")
+    # import: the mapping chosen in the preview is applied right after, then the stored preview shows
+    qtbot.keyClick(dialog, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Error") or (
+        dialog.uid == uid and not dialog.preview.get("dry_run") and any(
+            dialog.participants.item(i).text().startswith("Captain Nyx") for i in range(dialog.participants.count()))),
+        timeout=30000)
+    assert not dialog.status.text().startswith("Error"), dialog.status.text()
+    assert dialog.status.text().startswith("Mapped") and dialog.open_button.isEnabled()
+    scene = dialog.scenes.item(0).text()
+    assert scene in _scene_ids(live_server) - before
+    assert "captain-nyx" in json.dumps(httpx.get(f"{live_server}/api/scenes/{scene}").json())
+    with qtbot.waitSignal(dialog.opened, timeout=5000) as opened:
+        qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert opened.args == [scene]
+
+
+def test_typed_paths_preview_on_enter_folders_and_errors(qtbot, dialog, live_server, tmp_path):
+    before = _scene_ids(live_server)
+    bad = tmp_path / "notes.jsonl"
+    bad.write_text("{not json at all\n", encoding="utf-8")
+    dialog.path_edit.setFocus()
+    qtbot.keyClicks(dialog.path_edit, str(bad))
+    qtbot.keyClick(dialog.path_edit, Qt.Key.Key_Return)  # Enter in the path field previews, never imports
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Error"), timeout=20000)
+    assert "notes.jsonl" in dialog.status.text() and dialog.mapping.rowCount() == 0
+    chats = tmp_path / "default-user" / "chats" / "Seraphina"
+    chats.mkdir(parents=True)
+    chat = "Seraphina - 2024-09-28@01h00m07s.jsonl"
+    (chats / chat).write_bytes((SYNTHETIC / chat).read_bytes())
+    dialog.path_edit.setText(str(tmp_path / "default-user"))
+    qtbot.mouseClick(dialog.preview_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.status.text().startswith(("Error", "Preview (")), timeout=20000)
+    assert "1 chats" in dialog.status.text(), dialog.status.text()
+    assert f"chat: chats/Seraphina/{chat}" in dialog.preview_text.toPlainText()
+    assert _scene_ids(live_server) == before

@@ -1,14 +1,16 @@
 """Import Roleplay: a chat log (or a SillyTavern data folder) -> scenes, through the server.
 
-Steps: pick a source, Import (``POST /roleplay/import`` uploads the file; ``POST /st/import`` takes a
-folder on the server machine); small files import in the request, large ones come back as a job
-whose progress follows the bridge's ``on_job_*`` events. Then the dialog shows the detected format,
-participants and a preview (``GET /roleplay/preview/{uid}``), lets the user map each speaker onto an
-existing character (``GET /api/characters``, applied with ``POST /roleplay/apply_corrections``), and
-Open emits :attr:`ImportRoleplayDialog.opened` with the chosen scene id.
+Steps: pick a source (choosing a file or folder previews it at once; a typed path previews with
+Preview / Enter). The preview is a dry run (``POST /roleplay/import`` with ``dry_run=true``; a folder:
+``POST /st/import {"path", "dry_run": true}``): the detected format, participants, excerpt and
+warnings of what the import would store, with nothing written. Speakers can be mapped onto existing
+characters (``GET /api/characters``) before importing. Import uploads the file (or sends the folder);
+small files import in the request, large ones come back as a job whose progress follows the bridge's
+``on_job_*`` events. A mapping chosen before the import is applied right after it
+(``POST /roleplay/apply_corrections``), then the stored preview (``GET /roleplay/preview/{uid}``) and
+the scenes are shown, and Open emits :attr:`ImportRoleplayDialog.opened` with the chosen scene id.
 
-The server has no dry-run: the preview is of the stored import. Importing the same file again
-updates the same import, so re-importing after changing options is safe.
+Importing the same file again updates the same import, so re-importing after changing options is safe.
 """
 
 from __future__ import annotations
@@ -16,32 +18,26 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.dialogs.import_preview import ImportPreview
 
-NEW = "(new character)"
 CHAT_FILTER = "Chat logs (*.jsonl *.json *.txt *.log *.md *.html *.png);;All files (*)"
 
 
@@ -56,12 +52,12 @@ class ImportRoleplayDialog(QDialog):
         self.resize(1000, 640)
         self.job_id: str | None = None
         self.last_job_id: str | None = None
-        self.uid: str | None = None
+        self.uid: str | None = None  # the stored import (None while only previewed)
         self.summary: dict[str, Any] | None = None
-        self.characters: list[dict[str, Any]] = []
-        self.preview: dict[str, Any] = {}
+        self.pending_map: dict[str, str] = {}  # chosen before the import: applied once it is done
+        self._previewed = ""  # the path the dry-run preview is of
+        self._preview_seq = 0  # answers of an older preview are dropped
         self._finished_jobs: dict[str, dict[str, Any]] = {}  # job events that came before the 202 answer
-        self._upload: Any = None
         self._build(project)
         bridge.event.connect(self._on_event)
 
@@ -72,12 +68,15 @@ class ImportRoleplayDialog(QDialog):
         self.path_edit.setPlaceholderText("a chat log file, or a SillyTavern data folder (on the server machine)")
         self.file_button = QPushButton("&File…")
         self.folder_button = QPushButton("F&older…")
+        self.preview_button = QPushButton("&Preview  (Ctrl+P)")
+        self.preview_button.setDefault(True)  # Enter in the path field previews
         self.file_button.clicked.connect(self.choose_file)
         self.folder_button.clicked.connect(self.choose_folder)
+        self.preview_button.clicked.connect(self.start_preview)
         source = QHBoxLayout()
         source.addWidget(self.path_edit, 1)
-        source.addWidget(self.file_button)
-        source.addWidget(self.folder_button)
+        for button in (self.file_button, self.folder_button, self.preview_button):
+            source.addWidget(button)
         self.project_edit = QLineEdit(project)
         self.detail_combo = QComboBox()
         self.detail_combo.addItems(["low", "medium", "high"])
@@ -92,95 +91,156 @@ class ImportRoleplayDialog(QDialog):
         options.addWidget(self.overwrite_check)
         options.addStretch(1)
         self.import_button = QPushButton("&Import  (Ctrl+Enter)")
-        self.import_button.setDefault(True)
+        self.import_button.setAutoDefault(False)
         self.import_button.clicked.connect(self.start_import)
         options.addWidget(self.import_button)
+        for changed in (self.detail_combo.currentTextChanged, self.swipes_check.toggled,
+                        self.overwrite_check.toggled, self.project_edit.editingFinished):
+            changed.connect(self._options_changed)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.hide()
-        self.status = QLabel("Pick a chat log (Ctrl+O) or a SillyTavern folder, then Import.")
+        self.status = QLabel("Pick a chat log (Ctrl+O) or a SillyTavern folder to preview it, then Import.")
         self.status.setWordWrap(True)
 
-        self.format_label = QLabel("Format: -")
-        self.participants = QListWidget()
-        self.participants.setMaximumHeight(120)
-        self.preview_text = QPlainTextEdit()
-        self.preview_text.setReadOnly(True)
-        left = QWidget()
-        left_column = QFormLayout(left)
-        left_column.addRow(self.format_label)
-        left_column.addRow("Participants", self.participants)
-        left_column.addRow("Preview", self.preview_text)
-        self.mapping = QTableWidget(0, 3)
-        self.mapping.setHorizontalHeaderLabels(["Speaker", "Role", "Character"])
-        self.mapping.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.mapping.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.apply_button = QPushButton("&Apply mapping")
-        self.apply_button.clicked.connect(self.apply_mapping)
-        self.scenes = QListWidget()
-        self.scenes.itemDoubleClicked.connect(lambda _item: self.open_scene())
-        self.open_button = QPushButton("&Open scene  (Ctrl+Shift+O)")
-        self.open_button.clicked.connect(self.open_scene)
-        right = QWidget()
-        right_column = QVBoxLayout(right)
-        right_column.setContentsMargins(0, 0, 0, 0)
-        right_column.addWidget(QLabel("Map speakers to characters"))
-        right_column.addWidget(self.mapping, 2)
-        right_column.addWidget(self.apply_button)
-        right_column.addWidget(QLabel("Scenes"))
-        right_column.addWidget(self.scenes, 1)
-        right_column.addWidget(self.open_button)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([520, 480])
+        self.view = ImportPreview()
+        self.view.apply_button.clicked.connect(self.apply_mapping)
+        self.view.open_button.clicked.connect(self.open_scene)
+        self.view.scenes.itemDoubleClicked.connect(lambda _item: self.open_scene())
+        for name in ("format_label", "participants", "preview_text", "mapping", "apply_button", "scenes",
+                     "open_button"):
+            setattr(self, name, getattr(self.view, name))  # the widgets tests and callers drive
 
         column = QVBoxLayout(self)
         column.addLayout(source)
         column.addLayout(options)
         column.addWidget(self.progress)
         column.addWidget(self.status)
-        column.addWidget(split, 1)
+        column.addWidget(self.view, 1)
         for keys, slot in (("Ctrl+O", self.choose_file), ("Ctrl+Shift+F", self.choose_folder),
-                           ("Ctrl+Return", self.start_import), ("Ctrl+Enter", self.start_import),
-                           ("Ctrl+Shift+O", self.open_scene), ("Ctrl+M", self.apply_mapping)):
+                           ("Ctrl+P", self.start_preview), ("Ctrl+Return", self.start_import),
+                           ("Ctrl+Enter", self.start_import), ("Ctrl+Shift+O", self.open_scene),
+                           ("Ctrl+M", self.apply_mapping)):
             QShortcut(QKeySequence(keys), self, activated=slot)
-        self._set_result_enabled(False)
 
-    def _set_result_enabled(self, enabled: bool) -> None:
-        for widget in (self.apply_button, self.open_button, self.mapping):
-            widget.setEnabled(enabled)
+    @property
+    def preview(self) -> dict[str, Any]:
+        """The preview shown: a dry run (``"dry_run": true``) or the stored import's."""
+        return self.view.preview
+
+    def speaker_map(self) -> dict[str, str]:
+        return self.view.speaker_map()
 
     def _busy(self, busy: bool) -> None:
         self.import_button.setEnabled(not busy)
+        self.preview_button.setEnabled(not busy)
         self.progress.setVisible(busy)
         if busy:
             self.progress.setValue(0)
 
     def _error(self, error: BridgeError) -> None:
-        self._close_upload()
         self._busy(False)
         self.status.setText(f"Error: {error.message}")
         self.status.setStyleSheet("color: #c0392b;")
 
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, color: str = "") -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("")
+        self.status.setStyleSheet(f"color: {color};" if color else "")
 
-    # -- choosing and importing -----------------------------------------------------------------
+    def _send_file(self, url: str, field: str, path: str, form: dict[str, Any], on_done: Any, on_error: Any) -> None:
+        """Upload ``path`` as ``field``; the bridge's thread reads the file, closed on the answer."""
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed when the answer comes
+        except OSError as exc:
+            on_error(BridgeError(f"cannot open {path}: {exc.strerror or exc}"))
+            return
+
+        def finish(callback: Any) -> Any:
+            def run(value: Any) -> None:
+                handle.close()
+                if isValid(self):  # the dialog may have been closed meanwhile
+                    callback(value)
+            return run
+
+        data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()}
+        self.bridge.call("POST", url, files={field: (os.path.basename(path), handle)}, data=data,
+                         on_done=finish(on_done), on_error=finish(on_error))
+
+    # -- choosing and previewing ----------------------------------------------------------------
 
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a chat log", "", CHAT_FILTER)
         if path:
             self.path_edit.setText(path)
+            self.start_preview()
 
     def choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "A SillyTavern data folder (e.g. data/default-user)")
         if path:
             self.path_edit.setText(path)
+            self.start_preview()
 
     def project(self) -> str:
         return self.project_edit.text().strip() or "default"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"project": self.project(), "detail_level": self.detail_combo.currentText(),
+                "swipes_as_choices": self.swipes_check.isChecked(), "overwrite": self.overwrite_check.isChecked()}
+
+    def _options_changed(self, *_args: Any) -> None:
+        if self.preview.get("dry_run") and self._previewed == self.path_edit.text().strip() and not self.uid:
+            self.start_preview()  # the scenes and conflicts depend on the options
+
+    def start_preview(self) -> None:
+        """Dry-run the import of the chosen path: what it would store, nothing written."""
+        path = self.path_edit.text().strip()
+        if not path:
+            self._say("Pick a chat log or a SillyTavern folder first.")
+            return
+        if not self.preview_button.isEnabled():
+            return  # an import is under way
+        self._preview_seq += 1
+        seq, self._previewed = self._preview_seq, path
+        self.uid = self.summary = None
+        self.view.set_stored(False)
+
+        def current(callback: Any) -> Any:
+            return lambda value: callback(value) if seq == self._preview_seq else None
+
+        self._say(f"Previewing {os.path.basename(path) or path}…")
+        if os.path.isdir(path):
+            self.bridge.post("/st/import", {**self._fields(), "path": path, "dry_run": True}, owner=self,
+                             on_done=current(self._on_folder_preview), on_error=current(self._error))
+        else:
+            self._send_file("/roleplay/import", "file", path, {**self._fields(), "dry_run": True},
+                            current(self._on_dry_run), current(self._on_preview_error))
+
+    def _on_preview_error(self, error: BridgeError) -> None:
+        self._show_preview({})
+        if error.code == "not_a_chat" and (error.details or {}).get("kind") in ("card", "world", "personas"):
+            self._say(f"{error.message.split(':')[0]}. Import sends it to the SillyTavern library importer.")
+        else:
+            self._error(error)
+
+    def _on_dry_run(self, preview: dict[str, Any]) -> None:
+        self._show_preview(preview)
+        self._load_characters()
+        people = len(preview.get("participants") or [])
+        text = (f"Preview (nothing imported yet): {people} participant(s), {len(preview.get('scenes') or [])} "
+                "scene(s). Map speakers if you like, then Import (Ctrl+Enter).")
+        conflict = preview.get("conflict")
+        if conflict:
+            self._say(f"{text} Warning: {conflict.get('message')}", "#b9770e")
+        else:
+            self._say(text + (" It updates the earlier import of this chat." if preview.get("exists") else ""))
+
+    def _on_folder_preview(self, answer: dict[str, Any]) -> None:
+        summary = self.view.show_folder(answer)
+        self.view.set_stored(False)
+        self._say(f"Preview (nothing imported yet): {summary}. Import (Ctrl+Enter) imports them; the chats "
+                  "can be opened afterwards.")
+
+    # -- importing ------------------------------------------------------------------------------
 
     def start_import(self) -> None:
         path = self.path_edit.text().strip()
@@ -189,42 +249,28 @@ class ImportRoleplayDialog(QDialog):
             return
         if not self.import_button.isEnabled():
             return  # one import at a time
+        previewed = self.preview.get("dry_run") and self._previewed == path
+        self.pending_map = self.speaker_map() if previewed else {}
+        self._preview_seq += 1  # a preview still under way is of no use now
         self._busy(True)
         self.job_id = None
-        fields = {"project": self.project(), "detail_level": self.detail_combo.currentText(),
-                  "swipes_as_choices": self.swipes_check.isChecked(), "overwrite": self.overwrite_check.isChecked()}
         if os.path.isdir(path):  # a folder on this machine = the server's when it runs locally
             self._say(f"Importing the SillyTavern library in {path}…")
-            self.bridge.post("/st/import", {**fields, "path": path}, on_done=self._on_answer, on_error=self._error)
+            self.bridge.post("/st/import", {**self._fields(), "path": path}, on_done=self._on_answer,
+                             on_error=self._error)
             return
         self._say(f"Uploading {os.path.basename(path)}…")
-        try:
-            self._upload = open(path, "rb")  # noqa: SIM115 - the bridge's thread reads it; closed on the answer
-        except OSError as exc:
-            self._error(BridgeError(f"cannot open {path}: {exc.strerror or exc}"))
-            return
-        form = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
-        self.bridge.call("POST", "/roleplay/import", files={"file": (os.path.basename(path), self._upload)},
-                         data=form, on_done=self._on_answer, on_error=self._on_import_error)
+        self._send_file("/roleplay/import", "file", path, self._fields(), self._on_answer, self._on_import_error)
 
     def _on_import_error(self, error: BridgeError) -> None:
         if error.code == "not_a_chat" and (error.details or {}).get("kind") in ("card", "world", "personas"):
             path = self.path_edit.text().strip()  # a card or lorebook: the library importer takes it
-            self._close_upload()
             self._say(f"{os.path.basename(path)} is not a chat; importing it as a SillyTavern file…")
-            self._upload = open(path, "rb")  # noqa: SIM115
-            self.bridge.call("POST", "/st/import", files={"files": (os.path.basename(path), self._upload)},
-                             data={"project": self.project()}, on_done=self._on_answer, on_error=self._error)
+            self._send_file("/st/import", "files", path, {"project": self.project()}, self._on_answer, self._error)
             return
         self._error(error)
 
-    def _close_upload(self) -> None:
-        if self._upload is not None:
-            self._upload.close()
-            self._upload = None
-
     def _on_answer(self, answer: dict[str, Any]) -> None:
-        self._close_upload()
         if answer.get("queued") and answer.get("job_id"):
             self.job_id = self.last_job_id = str(answer["job_id"])
             self._say(f"Importing as job {self.job_id}…")
@@ -284,98 +330,61 @@ class ImportRoleplayDialog(QDialog):
                 text += " Failed: " + "; ".join(f"{r['item']}: {(r.get('error') or {}).get('message')}"
                                                 for r in failed[:3])
             self._say(text)
-            self.uid = chats[0] if chats else None
+            self.uid, self.pending_map = (chats[0] if chats else None), {}
         else:
             self.uid = summary.get("uid")
             warnings = summary.get("warnings") or []
             self._say(f"Imported {summary.get('messages', 0)} message(s) into {len(summary.get('scenes') or [])} "
                       f"scene(s)" + (f"; {len(warnings)} warning(s)" if warnings else "") + ".")
-        if self.uid:
+        if self.uid and self.pending_map:  # the mapping chosen in the preview
+            self._send_mapping(self.pending_map)
+        elif self.uid:
             self.load_preview()
+        else:
+            self._show_preview({})
 
     def load_preview(self) -> None:
         if not self.uid:
             return
         self.bridge.get(f"/roleplay/preview/{self.uid}", params={"project": self.project()},
-                        on_done=self._on_preview, on_error=self._error)
+                        on_done=self._show_preview, on_error=self._error)
+        self._load_characters()
+
+    def _load_characters(self) -> None:
         self.bridge.get("/api/characters", params={"project": self.project()},
-                        on_done=self._on_characters, on_error=self._error)
+                        on_done=lambda answer: self.view.set_characters(answer.get("items") or []),
+                        on_error=self._error, owner=self)
 
-    def _on_preview(self, preview: dict[str, Any]) -> None:
-        self.preview = preview
-        self.format_label.setText(f"Format: {preview.get('format', '?')}    Lines: {preview.get('line_count', 0)}"
-                                  f"    Hidden: {preview.get('hidden', 0)}")
-        self.participants.clear()
-        for person in preview.get("participants") or []:
-            aliases = f" (also {', '.join(person['aliases'])})" if person.get("aliases") else ""
-            self.participants.addItem(f"{person['name']}{aliases}: {person['role']}, {person['messages']} message(s)")
-        lines = [preview.get("synopsis", ""), ""]
-        lines += [f"{line['speaker']}: {line['text']}" for line in preview.get("excerpt") or []]
-        for warning in preview.get("warnings") or []:
-            lines.append(f"! {warning.get('message', warning)}")
-        self.preview_text.setPlainText("\n".join(lines))
-        self.scenes.clear()
-        self.scenes.addItems(preview.get("scenes") or [])
-        if self.scenes.count():
-            self.scenes.setCurrentRow(0)
-        self._fill_mapping()
-
-    def _on_characters(self, answer: dict[str, Any]) -> None:
-        self.characters = sorted(answer.get("items") or [], key=lambda c: str(c.get("name", c.get("id"))))
-        self._fill_mapping()
-
-    def _fill_mapping(self) -> None:
-        people = [p for p in self.preview.get("participants") or []
-                  if p.get("role") in ("character", "user")]
-        names = sorted({str(c.get("name") or c["id"]) for c in self.characters})
-        self.mapping.setRowCount(len(people))
-        for row, person in enumerate(people):
-            speaker = QTableWidgetItem(person["name"])
-            speaker.setData(Qt.ItemDataRole.UserRole, [person["name"], *person.get("aliases", [])])
-            speaker.setFlags(speaker.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.mapping.setItem(row, 0, speaker)
-            role = QTableWidgetItem(person["role"])
-            role.setFlags(role.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.mapping.setItem(row, 1, role)
-            choice = QComboBox()
-            choice.addItem(NEW if person["name"] not in names else f"{person['name']} (keep)")
-            choice.addItems([n for n in names if n != person["name"]])
-            self.mapping.setCellWidget(row, 2, choice)
-        self._set_result_enabled(bool(self.uid))
-
-    def speaker_map(self) -> dict[str, str]:
-        """``{speaker name or alias: existing character name}`` for the rows mapped elsewhere."""
-        mapped: dict[str, str] = {}
-        for row in range(self.mapping.rowCount()):
-            combo = self.mapping.cellWidget(row, 2)
-            item = self.mapping.item(row, 0)
-            if not isinstance(combo, QComboBox) or item is None or combo.currentIndex() == 0:
-                continue
-            for spoken in item.data(Qt.ItemDataRole.UserRole) or [item.text()]:
-                mapped[spoken] = combo.currentText()
-        return mapped
+    def _show_preview(self, preview: dict[str, Any]) -> None:
+        self.view.show_preview(preview)
+        self.view.set_stored(bool(self.uid) and not preview.get("dry_run"))
 
     def apply_mapping(self) -> None:
         if not self.uid:
+            if self.preview.get("dry_run"):
+                self._say("The mapping is applied right after the import: Import (Ctrl+Enter).")
             return
         speakers = self.speaker_map()
         if not speakers:
             self._say("Nothing to map: every speaker keeps its own character.")
             return
-        self._say("Re-making the scenes with the mapped speakers…")
+        self._send_mapping(speakers)
+
+    def _send_mapping(self, speakers: dict[str, str]) -> None:
+        self._say(f"Re-making the scenes with {len(speakers)} mapped speaker name(s)…")
         self.bridge.post("/roleplay/apply_corrections", {"project": self.project(), "uid": self.uid,
                                                          "speakers": speakers,
                                                          "overwrite": self.overwrite_check.isChecked()},
                          on_done=self._on_mapped, on_error=self._error)
 
     def _on_mapped(self, summary: dict[str, Any]) -> None:
-        self.summary = summary
+        self.summary, self.pending_map = summary, {}
         self._say(f"Mapped; {len(summary.get('scenes') or [])} scene(s) re-made.")
         self.load_preview()
 
     def open_scene(self) -> None:
         item = self.scenes.currentItem()
-        if item is None:
+        if item is None or not self.uid:
             self._say("No scene to open yet: import a chat first.")
             return
         self.opened.emit(item.text())

@@ -1,25 +1,29 @@
 """Settings panel: server, compute providers, render configuration, Debug & Feature Flags.
 
 - Server: the URL this Studio talks to, the stored ``server.host``/``server.port`` (used at the next
-  server start) and "Find Open Port", which probes this machine in a worker thread (the server has
-  no endpoint for it; see docs/studio-import-settings.md).
+  server start) and "Find Open Port" (``GET /api/system/open_port``: the server tests the ports on
+  its own machine, which is where it will bind them).
 - Compute providers: ``GET /api/providers`` with health; add (``POST``), enable/disable (``PATCH``),
-  remove (``DELETE``), health-check one or all (``POST /api/providers/{id}/check``).
+  remove (``DELETE``), health-check one or all (``POST /api/providers/{id}/check``); Discover
+  (``POST /api/providers/discover``) lists the ComfyUI servers that answer, each with an Add button.
 - Render: the ``render`` settings section as JSON (``GET /settings/get``, ``POST /settings/save``).
 - Debug & Feature Flags: the Feature Flags panel, embedded.
-Ctrl+S saves the current tab, F5 reloads everything. ``settings.changed`` events reload it.
+Ctrl+S saves the current tab, F5 reloads everything, Ctrl+D discovers ComfyUI servers.
+``settings.changed`` events reload it.
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,14 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from comfyvn.compute.discover import DEFAULT_HOSTS, DEFAULT_PORTS
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels.flags import FlagsPanel
 
 PROVIDER_COLUMNS = ["id", "kind", "base_url", "enabled", "health"]
-
-
-class _PortProbe(QObject):
-    found = Signal(object)  # an int port, or an error message
+FOUND_COLUMNS = ["server", "ComfyUI", "devices", "provider"]
+PORT_RANGE = 50  # ports Find Open Port tries
 
 
 class SettingsPanel(QWidget):
@@ -50,8 +53,7 @@ class SettingsPanel(QWidget):
         self.bridge = bridge
         self.settings: dict[str, Any] = {}
         self.providers: list[dict[str, Any]] = []
-        self._probe = _PortProbe(self)
-        self._probe.found.connect(self._on_port)
+        self.found: list[dict[str, Any]] = []  # the last discovery's servers
         self.tabs = QTabWidget()
         self.tabs.addTab(self._server_tab(), "&Server")
         self.tabs.addTab(self._providers_tab(), "&Compute providers")
@@ -66,6 +68,7 @@ class SettingsPanel(QWidget):
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
         QShortcut(QKeySequence("Ctrl+S"), self, activated=self.save_current, context=context)
         QShortcut(QKeySequence("F5"), self, activated=self.reload, context=context)
+        QShortcut(QKeySequence("Ctrl+D"), self, activated=self.discover, context=context)
         bridge.event.connect(self._on_event)
         self.reload()
 
@@ -111,7 +114,7 @@ class SettingsPanel(QWidget):
         add_row.addWidget(self.add_button)
         buttons = QHBoxLayout()
         self.check_button = QPushButton("Check &health")
-        self.check_all_button = QPushButton("Check &all")
+        self.check_all_button = QPushButton("Check a&ll")
         self.toggle_button = QPushButton("&Enable/disable")
         self.remove_button = QPushButton("Re&move")
         for button, slot in ((self.check_button, self.check_selected), (self.check_all_button, self.check_all),
@@ -120,10 +123,37 @@ class SettingsPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         column = QVBoxLayout(tab)
-        column.addWidget(self.provider_table, 1)
+        column.addWidget(self.provider_table, 2)
         column.addLayout(buttons)
         column.addLayout(add_row)
+        column.addWidget(self._discover_box(), 1)
         return tab
+
+    def _discover_box(self) -> QGroupBox:
+        box = QGroupBox("Discover ComfyUI servers")
+        self.discover_host = QLineEdit()
+        self.discover_host.setPlaceholderText("also try host (optional), e.g. 192.168.1.20")
+        self.discover_port = QSpinBox()
+        self.discover_port.setRange(0, 65535)
+        self.discover_port.setSpecialValueText("no extra port")
+        self.discover_port.setToolTip("A port to try besides " + ", ".join(map(str, DEFAULT_PORTS)))
+        self.discover_button = QPushButton("D&iscover (Ctrl+D)")
+        self.discover_button.clicked.connect(self.discover)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Host"))
+        row.addWidget(self.discover_host, 2)
+        row.addWidget(QLabel("Port"))
+        row.addWidget(self.discover_port, 1)
+        row.addWidget(self.discover_button)
+        self.found_table = QTableWidget(0, len(FOUND_COLUMNS))
+        self.found_table.setHorizontalHeaderLabels(FOUND_COLUMNS)
+        self.found_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.found_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.found_table.verticalHeader().setVisible(False)
+        column = QVBoxLayout(box)
+        column.addLayout(row)
+        column.addWidget(self.found_table, 1)
+        return box
 
     def _render_tab(self) -> QWidget:
         tab = QWidget()
@@ -169,28 +199,22 @@ class SettingsPanel(QWidget):
     # -- server ---------------------------------------------------------------------------------
 
     def find_open_port(self) -> None:
-        """Probe this machine for a free port from the chosen one up, off the UI thread."""
+        """Ask the server for a port its machine can bind on the chosen host, from the chosen port up."""
         host, start = self.host_edit.text().strip() or "127.0.0.1", self.port_spin.value()
         self.find_port_button.setEnabled(False)
-        self._say(f"Looking for a free port on {host} from {start}…")
+        self._say(f"Asking the server for a free port on {host} from {start}…")
+        self.bridge.get("/api/system/open_port", params={"host": host, "start": start, "count": PORT_RANGE},
+                        on_done=self._on_port, on_error=self._on_port_error)
 
-        def probe() -> None:
-            from comfyvn.config.baseurl_authority import find_open_port
-
-            try:
-                self._probe.found.emit(find_open_port(host, start))
-            except OSError as exc:
-                self._probe.found.emit(str(exc))
-
-        threading.Thread(target=probe, name="comfyvn-port-probe", daemon=True).start()
-
-    def _on_port(self, found: Any) -> None:
+    def _on_port(self, answer: dict[str, Any]) -> None:
         self.find_port_button.setEnabled(True)
-        if isinstance(found, int):
-            self.port_spin.setValue(found)
-            self._say(f"Port {found} is free; Save to use it at the next server start.")
-        else:
-            self._error(BridgeError(f"no free port found: {found}"))
+        self.port_spin.setValue(int(answer["port"]))
+        self._say(f"Port {answer['port']} is free on {answer['host']} on the server's machine; "
+                  "Save to use it at the next server start.")
+
+    def _on_port_error(self, error: BridgeError) -> None:
+        self.find_port_button.setEnabled(True)
+        self._error(error)
 
     def save_server(self) -> None:
         body = {"settings": {"server": {"host": self.host_edit.text().strip(), "port": self.port_spin.value()}}}
@@ -283,3 +307,68 @@ class SettingsPanel(QWidget):
             return
         self.bridge.call("DELETE", f"/api/providers/{provider}", on_error=self._error,
                          on_done=lambda _a: (self._say(f"Removed {provider}."), self.load_providers()))
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    def discover(self) -> None:
+        """Ask the server to look for ComfyUI servers: its default hosts and ports plus the extra ones."""
+        body: dict[str, Any] = {}
+        host, port = self.discover_host.text().strip(), self.discover_port.value()
+        if host:
+            body["hosts"] = [*DEFAULT_HOSTS, host]
+        if port:
+            body["ports"] = [*DEFAULT_PORTS, port]
+        self.discover_button.setEnabled(False)
+        self._say("Looking for ComfyUI servers…")
+        self.bridge.post("/api/providers/discover", body, on_done=self._on_found, on_error=self._on_discover_error)
+
+    def _on_discover_error(self, error: BridgeError) -> None:
+        self.discover_button.setEnabled(True)
+        self._error(error)
+
+    def _on_found(self, answer: dict[str, Any]) -> None:
+        self.discover_button.setEnabled(True)
+        self.found = answer.get("found") or []
+        self._show_found()
+        count, tried = len(self.found), answer.get("tried", 0)
+        self._say(f"Found {count} ComfyUI server(s) at {tried} address(es) tried." if count
+                  else f"No ComfyUI server answered at the {tried} address(es) tried.")
+
+    def _show_found(self) -> None:
+        self.found_table.setRowCount(len(self.found))
+        for row, server in enumerate(self.found):
+            devices = ", ".join(f"{d.get('name')} ({(d.get('vram_total') or 0) / 2**30:.0f} GiB)"
+                                for d in server.get("devices") or [])
+            values = [server["base_url"], (server.get("system") or {}).get("comfyui_version", "?"), devices or "-"]
+            for col, value in enumerate(values):
+                self.found_table.setItem(row, col, QTableWidgetItem(str(value)))
+            registered = server.get("registered")
+            button = QPushButton(f"added as {registered}" if registered else "Add")
+            button.setEnabled(not registered)
+            button.clicked.connect(lambda _=False, s=server: self.add_found(s))
+            self.found_table.setCellWidget(row, 3, button)
+        self.found_table.resizeColumnsToContents()
+        self.found_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+
+    def new_provider_for(self, server: dict[str, Any]) -> dict[str, Any]:
+        """A provider body for a discovered server: an id not yet taken, a label naming it."""
+        parts = urlsplit(server["base_url"])
+        host = parts.hostname or "server"
+        where = "local" if host in ("127.0.0.1", "localhost", "::1") else re.sub(r"[^a-z0-9.-]+", "-", host.lower())
+        base = f"comfyui-{where}-{parts.port}"[:60].strip("-.")
+        taken = {str(p.get("id")) for p in self.providers}
+        provider_id = next(c for c in (base, *(f"{base}-{n}" for n in range(2, 100))) if c not in taken)
+        version = (server.get("system") or {}).get("comfyui_version")
+        label = f"ComfyUI {version} at {parts.netloc}" if version else f"ComfyUI at {parts.netloc}"
+        return {"id": provider_id, "kind": "comfyui", "base_url": server["base_url"], "label": label}
+
+    def add_found(self, server: dict[str, Any]) -> None:
+        body = self.new_provider_for(server)
+
+        def added(provider: dict[str, Any]) -> None:
+            server["registered"] = provider["id"]
+            self._show_found()
+            self._say(f"Added {provider['id']} ({provider['base_url']}).")
+            self.load_providers()
+
+        self.bridge.call("POST", "/api/providers", json_body=body, on_done=added, on_error=self._error, owner=self)

@@ -1,15 +1,20 @@
-"""Liveness, status and metrics."""
+"""Liveness, status, metrics and a free port on the server's machine."""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import platform
-from typing import Any
+import socket
+from typing import Annotated, Any
 
 import psutil
-from fastapi import Request
+from fastapi import Query, Request
 
 from comfyvn.config import feature_flags, runtime_paths
+from comfyvn.config.baseurl_authority import find_open_port
+from comfyvn.core.errors import Conflict, InvalidInput
 from comfyvn.server.routing import ServicesDep, domain_router
 
 router = domain_router(tags=["system"])
@@ -65,3 +70,37 @@ def metrics(request: Request, services: ServicesDep) -> dict[str, Any]:
                          "listeners": services.bus.listener_count()},
         },
     }
+
+
+def _bindable_host(host: str) -> str:
+    """``host`` as an address this machine can bind (``localhost`` is 127.0.0.1); InvalidInput if not."""
+    text = host.strip()
+    address = "127.0.0.1" if text.lower() == "localhost" else text[1:-1] if text.startswith("[") else text
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        raise InvalidInput(f"host {host!r} is not an IP address (or 'localhost')",
+                           details={"field": "query.host", "host": host}) from None
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                raise InvalidInput(f"{host!r} is not an address of the server's machine",
+                                   details={"field": "query.host", "host": host}) from None
+            raise
+    return address
+
+
+@router.get("/api/system/open_port", summary="The first port from `start` that `host` can bind on the server's machine")
+def open_port(host: Annotated[str, Query(max_length=255)] = "127.0.0.1",
+              start: Annotated[int, Query(ge=1, le=65535)] = 8001,
+              count: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    address = _bindable_host(host)
+    try:
+        port = find_open_port(address, start, attempts=count)
+    except OSError:
+        last = min(start + count - 1, 65535)
+        raise Conflict(f"no free port on {host} between {start} and {last}",
+                       details={"host": host, "start": start, "count": count, "tried": last - start + 1}) from None
+    return {"host": address, "port": port, "tried": port - start + 1}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Body, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from comfyvn.compute import providers
+from comfyvn.compute import discover, providers
 from comfyvn.server.routes.schedule import announce_health, get_scheduler
 from comfyvn.server.routing import ServicesDep, domain_router
 
@@ -16,6 +17,23 @@ _EXAMPLE: dict[str, Any] = {"id": "gpu-box", "kind": "comfyui", "base_url": "htt
             "max_concurrent": 2, "cost_per_minute": 0.02, "vram_gb": 24, "tags": ["sdxl"]}
 ProviderBody = Annotated[dict[str, Any], Body(examples=[_EXAMPLE])]
 PatchBody = Annotated[dict[str, Any], Body(examples=[{"enabled": False}])]
+
+
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+
+
+class DiscoverBody(BaseModel):
+    """Where to look for ComfyUI servers (every host is tried on every port)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hosts: list[str] | None = Field(default=None, min_length=1, max_length=discover.MAX_CANDIDATES,
+                                    description="Host names or IP addresses; default 127.0.0.1 and localhost.",
+                                    examples=[["127.0.0.1", "192.168.1.20"]])
+    ports: list[Port] | None = Field(default=None, min_length=1, max_length=discover.MAX_CANDIDATES,
+                                     description="Default 8188 (ComfyUI), 8000 (ComfyUI desktop), 8189, 8190.")
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                  description="Seconds per probe (default 1, kept within 0.1-5).")
 
 
 def _shown(provider: providers.Provider, request: Request) -> dict[str, Any]:
@@ -33,6 +51,13 @@ def _changed(request: Request, provider: providers.Provider) -> dict[str, Any]:
 @router.get("", summary="Every compute provider (the built-in renderer first among equals), with its health")
 def list_providers(request: Request) -> dict[str, Any]:
     return {"providers": [_shown(p, request) for p in providers.ProviderRegistry().list()]}
+
+
+@router.post("/discover", summary="Look for ComfyUI servers (GET {http://host:port}/system_stats, all at once); "
+             "registers nothing")
+def discover_providers(body: DiscoverBody | None = None) -> dict[str, Any]:
+    body = body or DiscoverBody()
+    return discover.discover(body.hosts, body.ports, body.timeout)
 
 
 @router.post("", status_code=201, summary="Add a compute provider (a ComfyUI server)")

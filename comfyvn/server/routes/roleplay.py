@@ -28,6 +28,8 @@ INLINE_LIMIT = 1 << 20  # uploads up to 1 MiB import in the request; larger ones
 
 class ImportRequest(ImportOptions):
     blocking: bool = Field(default=False, description="Import in the request even when the file is large.")
+    dry_run: bool = Field(default=False, description="Read, detect and format exactly as the import would, write "
+                          "nothing, and answer the preview it would store (always in the request).")
 
 
 class JsonUpload(ImportRequest):
@@ -72,11 +74,14 @@ def formats() -> dict[str, Any]:
     return {"formats": [{"id": r.id, "description": r.description} for r in readers.readers().values()]}
 
 
-@router.post("/import", summary="Import a chat log (multipart 'file' or JSON 'content'); large files run as a job",
+@router.post("/import", summary="Import a chat log (multipart 'file' or JSON 'content'); large files run as a job; "
+             "dry_run=true previews it without writing",
              responses={202: {"description": "Queued as a roleplay.import job: {job_id, status_url}"}})
 async def import_chat(request: Request, services: ServicesDep) -> Any:
     data, name, options = await _upload(request)
-    kwargs = options.model_dump(exclude={"blocking", "name", "content", "content_base64"})
+    kwargs = options.model_dump(exclude={"blocking", "dry_run", "name", "content", "content_base64"})
+    if options.dry_run:  # any size, in a worker thread (the body limit caps it); nothing is written
+        return await run_in_threadpool(lambda: service.dry_run_log(data, name, **kwargs))
     if options.blocking or len(data) <= INLINE_LIMIT:  # in a worker thread: the server keeps answering
         return await run_in_threadpool(lambda: service.import_log(data, name, **kwargs))
     path = runtime_paths.uploads_dir() / uuid.uuid4().hex

@@ -25,6 +25,24 @@ INLINE_ITEMS = 20  # plans with more items run as a sillytavern.import job unles
 
 class LibraryRequest(jobs.LibraryOptions):
     blocking: bool = Field(default=False, description="Import in the request even when there are many items.")
+    dry_run: bool = Field(default=False, description="List what would be imported (counts per kind), import nothing.")
+
+
+COUNTED = {"chat": "chats", "card": "characters", "world": "worlds", "personas": "personas", "group": "groups"}
+
+
+def _dry_run(plan: Any, options: LibraryRequest) -> dict[str, Any]:
+    """What an import of ``plan`` would take: each item's kind (uploads are classified from their
+    bytes; a file on disk whose kind its folder does not tell is ``unclassified``: it is read when
+    imported) and the counts per kind. Nothing is read from disk beyond the planning itself."""
+    counts = dict.fromkeys([*COUNTED.values(), "unclassified", "skipped"], 0)
+    rows = []
+    for item in plan.items:
+        kind = item.kind or (importer.classify(item.data, item.name) if item.data is not None else None)
+        wanted = kind is None or importer.GROUP_OF.get(kind) in options.kinds
+        counts[COUNTED.get(kind or "", "unclassified") if wanted else "skipped"] += 1
+        rows.append({"item": item.name, "kind": kind, "status": "planned" if wanted else "skipped"})
+    return {"dry_run": True, "project": options.project, "items": rows, "counts": counts, "plan": plan.as_dict()}
 
 
 def _options(values: dict[str, Any]) -> LibraryRequest:
@@ -53,7 +71,9 @@ async def _form(request: Request, services: Any) -> Any:
     options = _options(fields)
     store.require_project(options.project)
     files = [(u.filename or f"upload-{n}", await u.read()) for n, u in enumerate(uploads, start=1)]
-    settings = options.model_dump(exclude={"blocking"})
+    if options.dry_run:
+        return await run_in_threadpool(lambda: _dry_run(importer.plan_uploads(files), options))
+    settings = options.model_dump(exclude={"blocking", "dry_run"})
     if options.blocking or len(files) <= INLINE_ITEMS:
         return await run_in_threadpool(jobs.run, options, uploads=files)
     folder = runtime_paths.uploads_dir() / f"{jobs.UPLOAD_PREFIX}{uuid.uuid4().hex}"
@@ -71,7 +91,7 @@ def _save_uploads(folder: Any, files: list[tuple[str, bytes]]) -> list[dict[str,
 
 
 @router.post("/import", summary="Import a SillyTavern library (worlds, personas, characters, chats): a folder or "
-             "file on the server, or uploaded files",
+             "file on the server, or uploaded files; dry_run=true lists what would be imported",
              responses={202: {"description": "Queued as a sillytavern.import job: {job_id, status_url, items}"}})
 async def import_library(request: Request, services: ServicesDep) -> Any:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -90,6 +110,8 @@ async def import_library(request: Request, services: ServicesDep) -> Any:
     store.require_project(options.project)
     plan = await run_in_threadpool(importer.plan_path, options.path, root=options.root, user=options.user,
                                    kinds=options.kinds)
+    if options.dry_run:
+        return _dry_run(plan, options)
     if options.blocking or len(plan.items) <= INLINE_ITEMS:
         return await run_in_threadpool(jobs.run, options, plan=plan)
-    return _queued(services, options.model_dump(exclude={"blocking"}), len(plan.items))
+    return _queued(services, options.model_dump(exclude={"blocking", "dry_run"}), len(plan.items))
