@@ -80,7 +80,14 @@ def build_window(bridge: ServerBridge) -> MainWindow:
 
     def import_roleplay() -> None:
         dialog = ImportRoleplayDialog(bridge, parent=window)
-        dialog.opened.connect(lambda scene_id: open_record("scene", scene_id))
+
+        def open_imported(scene_id: str) -> None:  # in the viewer, switched to the project imported into
+            viewer = window.router.show_pane("viewer")
+            if viewer.project != dialog.project():
+                viewer.set_project(dialog.project())
+            viewer.open_scene(scene_id)
+
+        dialog.opened.connect(open_imported)
         dialog.show()
 
     action = QAction("Import Roleplay...", window)

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QVBoxLayout,
+                               QWidget)
 from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
@@ -93,6 +94,8 @@ class ViewerPane(QWidget):
         self.advance_button.clicked.connect(self.advance)
         self.where = QLabel("")
         self.where.setStyleSheet("color: #7f8c8d;")
+        self.where.setMinimumWidth(60)  # long scene ids must not widen the window past 1280 pixels
+        self.where.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         for widget in (self.back_button, self.advance_button, self.where):
@@ -316,7 +319,9 @@ class ViewerPane(QWidget):
         self.dialogue.show_line(speaker, text, kind=kind)
         self.choices.set_choices(here.choices if here.waiting_for_choice else [])
         self.choices.place(self.stage.frame_rect())
-        self.where.setText(f"{self.scene_id} / {here.node_id} / line {here.pos + 1}/{max(len(here.lines), 1)}")
+        where = f"{self.scene_id} / {here.node_id} / line {here.pos + 1}/{max(len(here.lines), 1)}"
+        self.where.setText(where)
+        self.where.setToolTip(where)
         self.stage.setFocus()
         self._sync_buttons()
 
