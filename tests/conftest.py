@@ -3,6 +3,7 @@ tmp_path) and fresh process-wide registries."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -91,3 +92,16 @@ def assert_envelope(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+@pytest.fixture
+def restore_root_logger():
+    """setup_logging() and add_log_file() change the process-wide root logger; put it back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

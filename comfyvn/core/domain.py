@@ -68,6 +68,7 @@ def comfyvn_events():
 
 @hookimpl
 def comfyvn_routers():
-    from comfyvn.server.routes import flags, health, jobs, modder, settings
+    from comfyvn.server.routes import flags, health, jobs, logs, modder, settings
 
-    return [health.router, settings.router, flags.router, modder.router, modder.webhooks_router, jobs.router]
+    return [health.router, settings.router, flags.router, modder.router, modder.webhooks_router, jobs.router,
+            logs.router]

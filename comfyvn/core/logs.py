@@ -6,7 +6,9 @@ Each file line is a JSON object ``{"ts", "level", "logger", "event", "context", 
     log.info("Job finished", extra={"job_id": job_id, "duration_sec": 1.2})
 
 Environment: ``COMFYVN_LOG_LEVEL`` (default INFO) and ``COMFYVN_LOG_FILE`` (default
-``<logs>/system.log``). CLI runs also write ``<logs>/run-<time>-<pid>/run.log``.
+``<logs>/system.log``). CLI runs also write ``<logs>/run-<time>-<pid>/run.log``; the Studio
+writes ``<logs>/gui.log`` (:func:`add_log_file`). The server lists and serves these files at
+``GET /api/logs`` (``comfyvn.server.routes.logs``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 5
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 _HANDLER_MARK = "_comfyvn_handler"
+_EXTRA_MARK = "_comfyvn_extra_log"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
@@ -109,3 +112,58 @@ def setup_logging(*, console: bool = True, run_log: bool = False, level: int | N
         stream.setLevel(max(level, logging.WARNING) if run_log else level)
         root.addHandler(_mark(stream))
     return written
+
+
+def add_log_file(file_name: str, *, console: bool = False, level: int | None = None) -> logging.Handler:
+    """Also write this process's records to ``<logs>/<file_name>`` (JSON lines, rotated like
+    system.log); kept when :func:`setup_logging` runs later. Idempotent per file: the handler
+    already installed is returned. ``console`` adds warnings on stderr too (the handler would
+    otherwise silence Python's last-resort console output).
+
+    The Studio calls ``add_log_file("gui.log", console=True)`` at start. Remove with
+    ``logging.getLogger().removeHandler(handler); handler.close()``.
+    """
+    path = runtime_paths.log_dir() / file_name
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, _EXTRA_MARK, None) == str(path):
+            return handler
+    level = level if level is not None else level_from_env()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(level)
+    setattr(handler, _EXTRA_MARK, str(path))
+    if console and not any(getattr(h, _EXTRA_MARK, None) == "console" for h in root.handlers):
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(ConsoleFormatter())
+        stream.setLevel(max(level, logging.WARNING))
+        setattr(stream, _EXTRA_MARK, "console")
+        root.addHandler(stream)
+    root.addHandler(handler)
+    if root.level > level:
+        root.setLevel(level)
+    return handler
+
+
+def readable_line(raw: str) -> tuple[str, str, dict[str, Any]]:
+    """``(text, logger, context)`` of one file line: JSON lines as ``HH:MM:SS LEVEL logger: event
+    key=value`` (a traceback below), anything else unchanged."""
+    try:
+        record = json.loads(raw) if raw.startswith("{") else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or "event" not in record:
+        return raw, "", {}
+    try:
+        stamp = dt.datetime.fromisoformat(str(record.get("ts"))).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        stamp = "--:--:--"
+    logger = str(record.get("logger") or "")
+    context = record.get("context") if isinstance(record.get("context"), dict) else {}
+    text = f"{stamp} {record.get('level', '')} {logger}: {record['event']}"
+    if context:
+        text += " " + " ".join(f"{key}={value}" for key, value in context.items())
+    if record.get("exc"):
+        text += "\n" + "\n".join("    " + line for line in str(record["exc"]).splitlines())
+    return text, logger, context

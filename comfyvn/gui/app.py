@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 from PySide6.QtCore import Qt
@@ -21,7 +22,11 @@ def panels() -> list[Panel]:
     """The dockable panels of the Studio, in menu order."""
     from comfyvn.gui.panels.assets import AssetGallery
     from comfyvn.gui.panels.flags import FlagsPanel
-    from comfyvn.gui.panels.inspectors import CharactersInspector, ScenesInspector, TimelineInspector
+    from comfyvn.gui.panels.inspectors import (
+        CharactersInspector,
+        ScenesInspector,
+        TimelineInspector,
+    )
     from comfyvn.gui.panels.logs import LogsPanel
     from comfyvn.gui.panels.scheduler import SchedulerPanel
     from comfyvn.gui.panels.settings import SettingsPanel
@@ -56,7 +61,7 @@ def build_window(bridge: ServerBridge) -> MainWindow:
     timeline.install(window)
     for dock in ("right", "bottom"):  # tabbed, not stacked, so each panel keeps a usable size at 1280x720
         names = [p.name for p in panels() if p.area == getattr(Qt.DockWidgetArea, f"{dock.title()}DockWidgetArea")]
-        for first, other in zip(names, names[1:]):
+        for first, other in itertools.pairwise(names):
             window.tabifyDockWidget(window.docks[first], window.docks[other])
     window.tabifyDockWidget(window.docks["tasks"], window.docks["runner"])
     window.tabifyDockWidget(window.docks["scenes"], window.docks["characters"])
@@ -107,6 +112,12 @@ def main(base_url: str | None = None, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The ComfyVN Studio.")
     parser.add_argument("--server-url", default=base_url, help="the ComfyVN server (default: the configured one)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    from comfyvn.core.logs import add_log_file
+
+    try:
+        add_log_file("gui.log", console=True)  # <logs>/gui.log, which the Log Hub shows; warnings on stderr too
+    except OSError as exc:
+        print(f"warning: cannot write gui.log ({exc}); the Studio runs without it", file=sys.stderr)
     url = args.server_url
     if url is None:
         from comfyvn.config.baseurl_authority import default_base_url

@@ -215,13 +215,13 @@ class ServerBridge(QObject):
                 reason = "the server closed the event socket"
             except asyncio.CancelledError:
                 raise
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, websockets.WebSocketException) as exc:
                 reason = f"cannot reach {self.base_url} ({exc.__class__.__name__})"
             self._set_online(False, reason)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), backoff)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             backoff = min(backoff * 2, MAX_BACKOFF)
 

@@ -19,10 +19,28 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels.assets import icon_grid, load_thumbnail
@@ -76,8 +94,7 @@ class DesignerPane(QWidget):
                                   save=self.save)
         self.confirm_discard = self.guard.confirm  # the main window asks it before closing
         # replaceable in tests: the name of a new character (or None), and a yes/no question
-        self.ask_name = lambda: (lambda text, ok: text.strip() if ok else None)(
-            *QInputDialog.getText(self, "New character", "Name:"))
+        self.ask_name = self._ask_name
         self.ask_yes = lambda text: QMessageBox.question(self, "Character Designer", text) \
             == QMessageBox.StandardButton.Yes
 
@@ -219,6 +236,10 @@ class DesignerPane(QWidget):
         fields, stack = self._clean
         return fields is not None and self.save_button.isEnabled() and (self.changes() != fields
                                                                          or self.loras() != stack)
+
+    def _ask_name(self) -> str | None:
+        text, ok = QInputDialog.getText(self, "New character", "Name:")
+        return text.strip() if ok else None
 
     def new_character(self) -> None:
         name = self.ask_name()

@@ -14,8 +14,18 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QProgressBar, QPushButton,
-                               QSystemTrayIcon, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
 
 from comfyvn.gui.bridge import ServerBridge
 from comfyvn.gui.center_router import CenterRouter
@@ -241,7 +251,7 @@ class MainWindow(QMainWindow):
             self.router.show_pane(state["pane"])
         return True
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: Any) -> None:
         for pane in self.router.made():  # a pane with unsaved work may ask to save it first
             confirm = getattr(pane, "confirm_discard", None)
             if confirm is not None and not confirm(self.close):

@@ -19,17 +19,7 @@ from comfyvn.core import logs
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def restore_root_logger():
-    """setup_logging() changes the process-wide root logger; put it back after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")  # tests/conftest.py
 
 
 def _ours() -> list[logging.Handler]:

@@ -23,3 +23,21 @@ def test_the_studio_opens_with_every_panel(qtbot, bridge, tmp_path, monkeypatch)
     screenshot(window, "studio")
     assert window.width() <= 1280 and window.height() <= 720  # readable on a 1280x720 screen
     window.close()
+
+
+def test_a_panel_in_a_hidden_dock_tab_does_not_poll(qtbot, bridge, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMFYVN_DATA_DIR", str(tmp_path))
+    window = build_window(bridge)
+    qtbot.addWidget(window)
+    window.show()
+    window.resize(1280, 720)
+    board = window.docks["scheduler"].widget()  # tabbed behind the Task Manager
+    polls: list[int] = []
+    board.refresh = lambda: polls.append(1)
+    board.timer.setInterval(20)
+    board.timer.start()
+    qtbot.wait(300)
+    assert polls == [] and board.isVisible()  # Qt calls it visible; nothing of it is on screen
+    window.docks["scheduler"].raise_()
+    qtbot.waitUntil(lambda: len(polls) > 2, timeout=5000)
+    window.close()

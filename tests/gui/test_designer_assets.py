@@ -12,7 +12,11 @@ from PySide6.QtCore import Qt
 
 from comfyvn.gui.designer import DesignerPane
 from comfyvn.gui.panels.assets import AssetGallery
-from comfyvn.gui.panels.inspectors import CharactersInspector, ScenesInspector, TimelineInspector
+from comfyvn.gui.panels.inspectors import (
+    CharactersInspector,
+    ScenesInspector,
+    TimelineInspector,
+)
 from tests.gui.conftest import screenshot
 
 WAIT = 20000

@@ -1,13 +1,16 @@
-"""Log Hub: one scrolling view of the logs the Studio can reach, with a filter and pause/follow.
+"""Log Hub: one scrolling view of the logs the Studio can reach, with sources, a filter and pause/follow.
 
-Sources now:
-- ``jobs`` / ``render``: the log lines of the server's jobs (``GET /jobs/logs/{id}?offset=``), tailed
-  for every job the hook-bus events announce (and the latest ones from ``GET /jobs/poll`` at start);
-  ``render`` is the ``render.*`` jobs only.
-- ``studio``: this Studio process's own ``comfyvn`` log records (a logging handler; no file reads).
+Sources: ``system`` = the server's ``system.log`` (``GET /api/logs/system.log``, tailed by byte
+offset); ``server`` = its ``comfyvn.server.*`` / ``uvicorn.*`` records; ``render`` = the ``render.*``
+jobs' log lines plus system.log's ``comfyvn.render.*`` records and render job failures; ``gui`` =
+``<logs>/gui.log`` (what Studios wrote with ``comfyvn.core.logs.add_log_file``, read through the
+server); ``jobs`` = job log lines (``GET /jobs/logs/{id}?offset=``) of the jobs the hook bus
+announces and the latest ones at start; ``studio`` = this process's ``comfyvn`` records (a logging
+handler); ``file`` = any other file of ``GET /api/logs`` (the file box, F5 refreshes it). ``all`` is
+system + jobs + studio (gui.log repeats the studio records; a picked file stays apart).
 
-The server's log files (``<logs>/system.log``) have no HTTP endpoint yet; see docs/studio-panels.md
-for the one proposed (``GET /api/logs/{name}``). Until it exists they are not shown here.
+Files are polled once a second from ``next_offset``, only while the panel is visible and following.
+JSON lines are shown as ``HH:MM:SS LEVEL logger: event key=value`` (``comfyvn.core.logs.readable_line``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import quote
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -29,13 +33,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from comfyvn.core.logs import readable_line
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.panels import on_screen
 
-SOURCES = {"all": "All sources", "jobs": "Job logs", "render": "Render jobs", "studio": "Studio (this app)"}
+SOURCES = {"all": "All sources", "system": "System log", "server": "Server", "render": "Render",
+           "gui": "GUI log (gui.log)", "jobs": "Job logs", "studio": "Studio (this app)", "file": "Other file"}
+FILES = {"system.log": "system", "gui.log": "gui"}  # tailed whenever they exist
 MAX_LINES = 5000
 POLL_MS = 1000
+LISTING_EVERY = 10  # polls between two GET /api/logs
+FIRST_TAIL = 500  # lines read back when a file is first opened
 RECENT_JOBS = 20
 ACTIVE = ("queued", "delayed", "running")
+SERVER_LOGGERS = ("comfyvn.server", "uvicorn")
+
+
+def tags_of(source: str, logger: str, context: dict[str, Any]) -> frozenset[str]:
+    tags = {source}
+    if source == "system":
+        if logger.startswith(SERVER_LOGGERS):
+            tags.add("server")
+        if logger.startswith("comfyvn.render") or str(context.get("job_kind", "")).startswith("render."):
+            tags.add("render")
+    return frozenset(tags)
 
 
 class _Relay(QObject):
@@ -61,19 +82,32 @@ class StudioLogHandler(logging.Handler):
 class LogsPanel(QWidget):
     """The Log Hub panel: ``LogsPanel(bridge)``."""
 
-    def __init__(self, bridge: ServerBridge, parent: QWidget | None = None, *, poll_ms: int = POLL_MS) -> None:
+    def __init__(self, bridge: ServerBridge, parent: QWidget | None = None, *, poll_ms: int = POLL_MS,
+                 max_lines: int = MAX_LINES) -> None:
         super().__init__(parent)
         self.bridge = bridge
-        self.lines: list[tuple[str, str]] = []  # (source, text), oldest first
-        self.tailed: dict[str, dict[str, Any]] = {}  # job id -> {kind, offset, state, busy}
+        self.max_lines = max_lines
+        self.lines: list[tuple[frozenset[str], str]] = []  # (tags, text), oldest first
+        self.tailed: dict[str, dict[str, Any]] = {}  # job id -> {kind, offset, state, busy, done}
+        self.files: dict[str, dict[str, Any]] = {}  # log file name -> {source, offset, busy}
+        self.listing: list[dict[str, Any]] = []  # the last GET /api/logs answer
+        self.polls = 0
+        self.failed = False  # an error is shown in the status line
         self.pending = 0  # lines that arrived while paused
         self.source = QComboBox()
         for key, label in SOURCES.items():
             self.source.addItem(label, key)
-        self.source.currentIndexChanged.connect(self._redraw)
+        self.source.setToolTip("Which logs to show (Alt+1..8)")
+        self.source.currentIndexChanged.connect(self._on_source)
+        self.picker = QComboBox()
+        self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.picker.setMinimumContentsLength(14)
+        self.picker.setToolTip("Any log file of the server (F5 refreshes the list)")
+        self.picker.activated.connect(self._on_pick)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter (Ctrl+F): text to look for, case-insensitive")
         self.filter.setClearButtonEnabled(True)
+        self.filter.setMinimumWidth(160)
         self.filter.textChanged.connect(self._redraw)
         self.follow = QPushButton("Pause")
         self.follow.setCheckable(True)
@@ -84,22 +118,23 @@ class LogsPanel(QWidget):
         clear.clicked.connect(self.clear)
         self.view = QPlainTextEdit(readOnly=True)
         self.view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.view.setMaximumBlockCount(MAX_LINES)
+        self.view.setMaximumBlockCount(max_lines)
         self.view.setStyleSheet("QPlainTextEdit { font-family: monospace; }")
-        self.status = QLabel("server log files: no endpoint yet (showing job and Studio logs)")
+        self.status = QLabel("looking for the server's log files...")
         self.status.setWordWrap(True)
         top = QHBoxLayout()
-        top.addWidget(self.source)
-        top.addWidget(self.filter, 1)
-        top.addWidget(self.follow)
-        top.addWidget(clear)
+        for widget, stretch in ((self.source, 0), (self.picker, 0), (self.filter, 1), (self.follow, 0), (clear, 0)):
+            top.addWidget(widget, stretch)
         column = QVBoxLayout(self)
         column.setContentsMargins(4, 4, 4, 4)
         column.addLayout(top)
         column.addWidget(self.view, 1)
         column.addWidget(self.status)
-        for text, keys, slot in (("Filter", "Ctrl+F", self._focus_filter), ("Pause", "Ctrl+P", self.follow.toggle),
-                                 ("Clear", "Ctrl+K", self.clear)):
+        shortcuts = [("Filter", "Ctrl+F", self._focus_filter), ("Pause", "Ctrl+P", self.follow.toggle),
+                     ("Clear", "Ctrl+K", self.clear), ("Refresh files", "F5", self.refresh_files)]
+        shortcuts += [(label, f"Alt+{n}", lambda _=False, i=n - 1: self.source.setCurrentIndex(i))
+                      for n, label in enumerate(SOURCES.values(), start=1)]
+        for text, keys, slot in shortcuts:
             action = QAction(text, self)
             action.setShortcut(QKeySequence(keys))
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -113,19 +148,26 @@ class LogsPanel(QWidget):
         self.destroyed.connect(lambda *_: logging.getLogger("comfyvn").removeHandler(handler))
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
-        self.timer.timeout.connect(self.poll)  # runs while the panel is visible; offsets keep the place
+        self.timer.timeout.connect(lambda: on_screen(self) and self.poll())  # while seen and following
         bridge.event.connect(self._on_event)
-        bridge.get("/jobs/poll", params={"limit": RECENT_JOBS}, on_done=self._got_recent,
-                   on_error=self._error)
+        bridge.online_changed.connect(self._on_online)
+        bridge.get("/jobs/poll", params={"limit": RECENT_JOBS}, on_done=self._got_recent, on_error=self._error)
+        self.refresh_files()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        self.timer.start()
+        self._update_timer()
         self.poll()
 
     def hideEvent(self, event: Any) -> None:
         super().hideEvent(event)
-        self.timer.stop()
+        self._update_timer()
+
+    def _update_timer(self) -> None:
+        if self.isVisible() and not self.follow.isChecked():
+            self.timer.start()
+        else:
+            self.timer.stop()
 
     def _studio_record(self, text: str) -> None:
         self.add("studio", text)
@@ -136,22 +178,26 @@ class LogsPanel(QWidget):
 
     # -- lines ---------------------------------------------------------------------------------
 
-    def add(self, source: str, text: str) -> None:
-        self.lines.append((source, text))
-        if len(self.lines) > MAX_LINES:
-            del self.lines[: len(self.lines) - MAX_LINES]
+    def add(self, source: str | frozenset[str], text: str) -> None:
+        tags = frozenset([source]) if isinstance(source, str) else source
+        self.lines.append((tags, text))
+        if len(self.lines) > self.max_lines:
+            del self.lines[: len(self.lines) - self.max_lines]
         if self.follow.isChecked():
             self.pending += 1
             self.follow.setText(f"Follow ({self.pending} new)")
-        elif self._shown(source, text):
+        elif self._shown(tags, text):
             self.view.appendPlainText(text)
 
-    def _shown(self, source: str, text: str) -> bool:
+    def _shown(self, tags: frozenset[str], text: str) -> bool:
         wanted = self.source.currentData()
         if wanted == "render":
-            if source != "jobs" or " render." not in text:
+            if "render" not in tags and not ("jobs" in tags and " render." in text):
                 return False
-        elif wanted not in ("all", source):
+        elif wanted == "all":
+            if tags & {"gui", "file"}:
+                return False
+        elif wanted not in tags:
             return False
         needle = self.filter.text().strip().lower()
         return not needle or needle in text.lower()
@@ -160,16 +206,27 @@ class LogsPanel(QWidget):
         return self.view.toPlainText()
 
     def _redraw(self) -> None:
-        self.view.setPlainText("\n".join(text for source, text in self.lines if self._shown(source, text)))
+        self.view.setPlainText("\n".join(text for tags, text in self.lines if self._shown(tags, text)))
         self.view.verticalScrollBar().setValue(self.view.verticalScrollBar().maximum())
 
+    def _on_source(self) -> None:
+        if self.source.currentData() == "file":
+            if self.picker.currentData():
+                self._open_file(self.picker.currentData(), "file")
+            else:
+                self._set_status("pick a log file in the box next to the source (F5 refreshes the list)")
+                self.picker.setFocus()
+        self._redraw()
+
     def _on_pause(self, paused: bool) -> None:
+        self._update_timer()
         if paused:
             self.follow.setText("Follow")
         else:
             self.follow.setText("Pause")
             self.pending = 0
             self._redraw()
+            self.poll()
 
     def _focus_filter(self) -> None:
         self.filter.setFocus()
@@ -179,6 +236,93 @@ class LogsPanel(QWidget):
         self.lines.clear()
         self.pending = 0
         self.view.clear()
+
+    def _set_status(self, text: str) -> None:
+        self.failed = False
+        self.status.setText(text)
+        self.status.setStyleSheet("")
+
+    def _error(self, error: BridgeError) -> None:
+        self.failed = True
+        self.status.setText(f"error: {error.message}")
+        self.status.setStyleSheet("color: #c0392b;")
+
+    # -- log files (GET /api/logs) ---------------------------------------------------------------
+
+    def refresh_files(self, explicit: bool = True) -> None:
+        """Ask for the list of log files; starts tailing system.log and gui.log when they exist.
+        Only an explicit refresh (F5, back online) replaces an error shown in the status line."""
+        self.bridge.get("/api/logs", on_done=lambda answer: self._got_listing(answer, explicit),
+                        on_error=self._error, owner=self)
+
+    def _got_listing(self, answer: dict[str, Any], explicit: bool = True) -> None:
+        self.listing = list(answer.get("logs") or [])
+        names = [entry["name"] for entry in self.listing]
+        chosen = self.picker.currentData()
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        self.picker.addItem("Pick a log file...", None)
+        for entry in self.listing:
+            self.picker.addItem(f"{entry['name']}  ({entry['size'] / 1024:.1f} KiB)", entry["name"])
+        if chosen in names:
+            self.picker.setCurrentIndex(names.index(chosen) + 1)
+        self.picker.blockSignals(False)
+        for name, source in FILES.items():
+            if name in names and name not in self.files:
+                self._open_file(name, source)
+        tailing = ", ".join(sorted(self.files)) or "no log file yet"
+        if explicit or not self.failed:
+            self._set_status(f"{len(names)} log files in {answer.get('folder', 'the log folder')}; tailing {tailing}")
+
+    def _on_pick(self, index: int) -> None:
+        name = self.picker.itemData(index)
+        if name:
+            self._open_file(name, "file")
+            self.source.setCurrentIndex(self.source.findData("file"))
+
+    def _open_file(self, name: str, source: str) -> None:
+        if source == "file":  # one picked file at a time: forget the previous one
+            for old in [n for n, f in self.files.items() if f["source"] == "file" and n != name]:
+                del self.files[old]
+            if name in self.files:
+                return
+            self.lines = [(tags, text) for tags, text in self.lines if "file" not in tags]
+        if name not in self.files:
+            self.files[name] = {"source": source, "offset": None, "busy": False}
+            self._fetch_file(name)
+
+    def _fetch_file(self, name: str) -> None:
+        entry = self.files.get(name)
+        if entry is None or entry["busy"]:
+            return
+        entry["busy"] = True
+        params = {"tail": FIRST_TAIL} if entry["offset"] is None else {"offset": entry["offset"]}
+
+        def done(answer: dict[str, Any]) -> None:
+            entry["busy"] = False
+            if self.files.get(name) is not entry:
+                return  # another file was picked meanwhile
+            if answer.get("rotated"):
+                self.add(frozenset([entry["source"]]), f"--- {name} was rotated; reading it from the start ---")
+            for raw in answer.get("lines") or []:
+                text, logger, context = readable_line(raw)
+                self.add(tags_of(entry["source"], logger, context), text)
+            entry["offset"] = int(answer.get("next_offset", 0))
+            if answer.get("truncated") and entry["offset"] > int(answer.get("offset", 0)):
+                self._fetch_file(name)  # more waits behind the byte limit
+
+        def failed(error: BridgeError) -> None:
+            entry["busy"] = False
+            if error.status == 404 and self.files.get(name) is entry:
+                del self.files[name]  # gone (or not there yet): the next listing brings it back
+            self._error(error)
+
+        self.bridge.get(f"/api/logs/{quote(name, safe='/')}", params=params, on_done=done, on_error=failed,
+                        owner=self)
+
+    def _on_online(self, online: bool, _detail: str) -> None:
+        if online:
+            self.refresh_files()
 
     # -- job logs ------------------------------------------------------------------------------
 
@@ -201,6 +345,14 @@ class LogsPanel(QWidget):
             self.tail(str(payload["job_id"]), str(payload.get("kind") or "job"), state)
 
     def poll(self) -> None:
+        """One round: new lines of every tailed file and active job (the timer calls this)."""
+        if not self.bridge.online or self.follow.isChecked():
+            return
+        self.polls += 1
+        if self.polls % LISTING_EVERY == 0:
+            self.refresh_files(explicit=False)
+        for name in list(self.files):
+            self._fetch_file(name)
         for job_id, entry in list(self.tailed.items()):
             if entry["state"] in ACTIVE or not entry["done"]:
                 self._fetch(job_id)
@@ -208,16 +360,20 @@ class LogsPanel(QWidget):
     def _fetch(self, job_id: str) -> None:
         entry = self.tailed[job_id]
         if entry["busy"]:
+            entry["again"] = True  # asked while a fetch is under way: fetch once more after it
             return
-        entry["busy"] = True
+        entry["busy"], entry["again"] = True, False
 
         def done(answer: dict[str, Any]) -> None:
             entry["busy"] = False
+            tags = frozenset({"jobs", "render"} if entry["kind"].startswith("render.") else {"jobs"})
             for line in answer.get("lines") or []:
                 stamp = time.strftime("%H:%M:%S", time.localtime(float(line.get("ts") or 0)))
-                self.add("jobs", f"{stamp} {entry['kind']} {job_id[:8]} | {line.get('line', '')}")
+                self.add(tags, f"{stamp} {entry['kind']} {job_id[:8]} | {line.get('line', '')}")
             entry["offset"] = int(answer.get("next_offset", entry["offset"]))
             entry["done"] = entry["state"] not in ACTIVE and not answer.get("lines")
+            if entry.get("again"):
+                self._fetch(job_id)
 
         def failed(error: BridgeError) -> None:
             entry["busy"] = False
@@ -226,7 +382,3 @@ class LogsPanel(QWidget):
 
         self.bridge.get(f"/jobs/logs/{job_id}", params={"offset": entry["offset"]}, on_done=done,
                         on_error=failed, owner=self)
-
-    def _error(self, error: BridgeError) -> None:
-        self.status.setText(f"error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.panels import on_screen
 
 COLUMNS = ["Device", "Status", "Where", "Load", "Queued", "Done", "Failed", "Mean", "p50", "Max", "Cost",
            "GPU min"]
@@ -78,7 +79,7 @@ class SchedulerPanel(QWidget):
         self.addAction(action)
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(lambda: on_screen(self) and self.refresh())  # a hidden dock tab: no polling
         self.soon = QTimer(self)  # events come in bursts: one refresh per burst
         self.soon.setSingleShot(True)
         self.soon.setInterval(200)
@@ -98,7 +99,7 @@ class SchedulerPanel(QWidget):
         self.timer.stop()
 
     def _on_event(self, name: str, _payload: dict[str, Any]) -> None:
-        if self.isVisible() and (name.startswith("on_job_") or "compute" in name or "provider" in name):
+        if on_screen(self) and (name.startswith("on_job_") or "compute" in name or "provider" in name):
             self.soon.start()
 
     def _on_online(self, online: bool, _detail: str) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
-
 from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
