@@ -9,7 +9,7 @@ asset registry). Switching characters, F5 or closing the Studio with unsaved edi
 
 Endpoints: ``GET/POST/PATCH/DELETE /api/characters[/{id}]`` (saves send ``expected_revision``),
 ``GET/PUT /api/characters/{id}/loras``, ``POST /api/characters/render``, ``GET /jobs/{id}``,
-``GET /assets`` (earlier renders) and the asset thumbnails.
+``GET /assets`` (earlier renders) and the asset thumbnails (the render box: designer_renders.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -43,13 +42,12 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.panels.assets import icon_grid, load_thumbnail
+from comfyvn.gui.designer_renders import RenderBox
 from comfyvn.gui.unsaved import UnsavedGuard
 from comfyvn.sillytavern import slug_id
 
 FIRST = "(first expression)"
 ID_ROLE = Qt.ItemDataRole.UserRole
-THUMB = 112
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -85,9 +83,8 @@ class DesignerPane(QWidget):
         self.bridge, self.project = bridge, project
         self.character_id: str | None = None
         self.revision: str | None = None
-        self.pending_jobs: set[str] = set()
-        self._finished_early: dict[str, dict[str, Any]] = {}  # job events that beat the POST answer
-        self.shown_assets: list[str] = []
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
         self._clean: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])  # as loaded: fields, LoRAs
         self._saving: set[str] = set()  # the parts of a Save still on their way: "fields", "loras"
         self.guard = UnsavedGuard(self, what=lambda: f"The character {self.character_id}", dirty=self.dirty,
@@ -142,26 +139,16 @@ class DesignerPane(QWidget):
         middle = _column(editor, lora_box)
         middle.layout().addStretch(1)
 
-        self.provider_box = QComboBox()
-        self.provider_box.addItems(["auto", "builtin", "comfyui"])
-        self.portrait_button = QPushButton("Portrait (Ctrl+Shift+R)")
-        self.sprites_button = QPushButton("Sprites (Ctrl+R)")
-        self.progress = QProgressBar(maximum=100, visible=False)
-        self.renders = icon_grid(THUMB, extra_height=36)
-        render_box = QGroupBox("Render")
-        render_column = QVBoxLayout(render_box)
-        render_column.addLayout(_row(QLabel("Provider"), self.provider_box))
-        render_column.addLayout(_row(self.portrait_button, self.sprites_button))
-        render_column.addWidget(self.progress)
-        render_column.addWidget(self.renders, 1)
+        render_box = self.render_box = RenderBox(bridge, project, self.status.setText)
+        # the render box's parts, by the names the pane's users and tests know
+        self.provider_box, self.renders = render_box.provider_box, render_box.renders
+        self.portrait_button, self.sprites_button = render_box.portrait_button, render_box.sprites_button
 
         splitter = QSplitter()
         for widget in (left, middle, render_box):
             splitter.addWidget(widget)
         for index, stretch in enumerate((1, 3, 3)):
             splitter.setStretchFactor(index, stretch)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
         column = QVBoxLayout(self)
         column.addWidget(splitter, 1)
         column.addWidget(self.status)
@@ -176,8 +163,6 @@ class DesignerPane(QWidget):
         self.add_lora_button.clicked.connect(lambda: self._add_lora_row("", 1.0))
         self.remove_lora_button.clicked.connect(lambda: self.lora_table.removeRow(self.lora_table.currentRow()))
         self.save_loras_button.clicked.connect(self.save_loras)
-        self.portrait_button.clicked.connect(lambda: self.render("portrait"))
-        self.sprites_button.clicked.connect(lambda: self.render("sprites"))
         for keys, slot in (("Ctrl+S", self.save), ("F5", self.reload), ("Ctrl+N", self.new_character),
                            ("Ctrl+R", lambda: self.render("sprites")),
                            ("Ctrl+Shift+R", lambda: self.render("portrait")), ("Ctrl+L", self.save_loras)):
@@ -271,7 +256,7 @@ class DesignerPane(QWidget):
     def _deleted(self, answer: dict[str, Any]) -> None:
         self.character_id, self._clean = None, (None, [])
         self._set_enabled(False)
-        self.renders.clear()
+        self.render_box.set_character(None)
         self.status.setText("Deleted.")
         self.refresh()
 
@@ -284,11 +269,7 @@ class DesignerPane(QWidget):
         self.bridge.get(f"/api/characters/{character_id}", params=params, on_done=self._loaded, on_error=self._error)
         self.bridge.get(f"/api/characters/{character_id}/loras", params=params, on_done=self._loras_loaded,
                         on_error=self._error)
-        self.renders.clear()
-        self.shown_assets = []
-        self.bridge.get("/assets", params={**params, "tags": character_id.lower(), "limit": 60},
-                        on_done=lambda answer, cid=character_id: self._earlier_renders(cid, answer),
-                        on_error=self._error)
+        self.render_box.set_character(character_id)
 
     def _loaded(self, answer: dict[str, Any]) -> None:
         if answer.get("id") != self.character_id:
@@ -431,95 +412,23 @@ class DesignerPane(QWidget):
                             + (f" {'; '.join(map(str, warnings))}" if warnings else ""))
         self._part_saved("loras")
 
-    # -- rendering -----------------------------------------------------------------------------
+    # -- rendering (the render box) -------------------------------------------------------------
 
     def render(self, kind: str) -> None:
         """Queue a portrait or sprite render of the character as it is stored (save first)."""
-        if self.character_id is None:
-            return
-        body = {"project": self.project, "character_id": self.character_id, "kind": kind,
-                "provider": self.provider_box.currentText()}
-        self.status.setText(f"Queueing a {kind} render...")
-        self.bridge.post("/api/characters/render", body, on_done=self._queued, on_error=self._error)
+        self.render_box.render(kind)
 
-    def _queued(self, answer: dict[str, Any]) -> None:
-        jobs = [job["job_id"] for job in answer.get("jobs") or []]
-        self.pending_jobs.update(jobs)
-        self.progress.setValue(0)
-        self.progress.show()
-        self.status.setText(f"Rendering ({len(jobs)} job(s))...")
-        for job in jobs:
-            if job in self._finished_early:
-                self._job_finished(self._finished_early.pop(job))
-
-    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
-        job = str(payload.get("job_id") or "")
-        if name == "on_job_progress" and job in self.pending_jobs:
-            self.progress.setValue(int(100 * float(payload.get("progress") or 0.0)))
-            if payload.get("message"):
-                self.status.setText(f"Rendering: {payload['message']}")
-        elif name == "on_job_finished" and str(payload.get("kind", "")).startswith("render."):
-            if job in self.pending_jobs:
-                self._job_finished(payload)
-            else:
-                self._finished_early[job] = payload
-                while len(self._finished_early) > 50:
-                    self._finished_early.pop(next(iter(self._finished_early)))
-        elif name == "on_project_changed" and payload.get("project") == self.project \
-                and payload.get("kind") == "character" and payload.get("action") in ("created", "deleted"):
-            self.refresh(reload=False)  # keep the user's unsaved edits
-
-    def _job_finished(self, payload: dict[str, Any]) -> None:
-        job = str(payload["job_id"])
-        self.pending_jobs.discard(job)
-        if not self.pending_jobs:
-            self.progress.hide()
-        if payload.get("state") == "succeeded":
-            self.bridge.get(f"/jobs/{job}", on_done=self._job_result, on_error=self._error)
-        else:
-            self.status.setText(f"Render {payload.get('state')}: {payload.get('error') or 'see the Task Manager'}")
-
-    def _job_result(self, answer: dict[str, Any]) -> None:
-        assets = ((answer.get("job") or {}).get("result") or {}).get("assets") or []
-        for asset in assets:
-            self._show_asset(asset, front=True)
-        self.status.setText(f"Rendered {len(assets)} picture(s).")
-
-    def _earlier_renders(self, character_id: str, answer: dict[str, Any]) -> None:
-        if character_id != self.character_id:
-            return
-        for asset in answer.get("items") or []:
-            if str(asset.get("type", "")).startswith("character."):
-                self._show_asset(asset)
-
-    def _show_asset(self, asset: dict[str, Any], *, front: bool = False) -> None:
-        uid = asset["uid"]
-        if uid in self.shown_assets:
-            return
-        meta = asset.get("meta") or {}
-        label = meta.get("expression") or asset.get("path", uid).rsplit("/", 1)[-1]
-        item = QListWidgetItem(f"{label}\n{asset.get('type', '').split('.')[-1]}")
-        item.setData(ID_ROLE, uid)
-        item.setToolTip(f"{asset.get('path')}\nuid {uid}")
-        if front:
-            self.renders.insertItem(0, item)
-            self.shown_assets.insert(0, uid)
-        else:
-            self.renders.addItem(item)
-            self.shown_assets.append(uid)
-        load_thumbnail(self.bridge, self.project, uid, lambda pixmap, uid=uid: self._thumbnail(uid, pixmap),
-                       self._error)
-
-    def _thumbnail(self, uid: str, pixmap: QPixmap) -> None:
-        # look the item up again: the list may have been cleared (another character) meanwhile
-        for row in range(self.renders.count()):
-            item = self.renders.item(row)
-            if item.data(ID_ROLE) == uid:
-                item.setIcon(QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation)))
+    @property
+    def pending_jobs(self) -> set[str]:
+        return self.render_box.pending_jobs
 
     def thumbnails_loaded(self) -> int:
-        return sum(1 for row in range(self.renders.count()) if not self.renders.item(row).icon().isNull())
+        return self.render_box.thumbnails_loaded()
+
+    def _on_event(self, name: str, payload: dict[str, Any]) -> None:
+        if name == "on_project_changed" and payload.get("project") == self.project \
+                and payload.get("kind") == "character" and payload.get("action") in ("created", "deleted"):
+            self.refresh(reload=False)  # keep the user's unsaved edits
 
     def _error(self, error: BridgeError) -> None:
         self.status.setText(f"Error: {error.message}")
