@@ -7,13 +7,16 @@ Results come back on the UI thread: through the ``on_done``/``on_error`` callbac
 :meth:`ServerBridge.call`, and through the ``online_changed`` and ``event`` signals.
 
 When the server is down, ``online_changed(False, reason)`` fires, calls fail fast with a
-:class:`BridgeError`, and the socket retries with backoff (``retry_now()`` retries at once).
+:class:`BridgeError`, and the socket retries with backoff (``retry_now()`` retries at once). A call
+that times out on a busy server fails alone: the Studio stays online. Any answer while offline
+brings it back online (or reconnects the socket at once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import threading
@@ -76,6 +79,7 @@ class ServerBridge(QObject):
         self._client: httpx.AsyncClient | None = None
         self._wake: asyncio.Event | None = None
         self._socket_task: asyncio.Task | None = None
+        self._socket_open = False  # the event socket is connected (REST answers alone do not prove events flow)
         self._deliver.connect(self._run_callback)
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -107,12 +111,15 @@ class ServerBridge(QObject):
         if loop is None or thread is None:
             return
 
-        def shutdown() -> None:
-            if self._socket_task is not None:
-                self._socket_task.cancel()
-            loop.call_soon(loop.stop)
+        async def shutdown() -> None:
+            task = self._socket_task
+            if task is not None:  # wait for the socket to close: no "Task was destroyed" at exit
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            loop.stop()
 
-        loop.call_soon_threadsafe(shutdown)
+        loop.call_soon_threadsafe(lambda: loop.create_task(shutdown()))
         thread.join(10)
         self._thread = self._loop = None
 
@@ -171,10 +178,23 @@ class ServerBridge(QObject):
         try:
             response = await self._client.request(method, path, params=params, json=json_body, files=files,
                                                   data=data)
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self._set_online(False, f"cannot reach {self.base_url}: {exc.__class__.__name__}")
             raise BridgeError(f"the server at {self.base_url} cannot be reached ({exc.__class__.__name__}); "
                               "is it running?") from None
+        except httpx.TimeoutException:  # connected, but busy: the server is up, this one call gave up
+            raise BridgeError(f"the server at {self.base_url} did not answer {method} {path} within "
+                              f"{TIMEOUT:g} s; it may still be working on it (see the Task Manager and Log Hub)"
+                              ) from None
+        except httpx.HTTPError as exc:  # the connection broke mid-call: the socket finds out whether it is down
+            self.retry_now()
+            raise BridgeError(f"the call to {self.base_url}{path} failed ({exc.__class__.__name__}); "
+                              "try again") from None
+        if not self.online:  # an answer: the server is up again
+            if self._socket_open:
+                self._set_online(True, self.base_url)
+            else:
+                self.retry_now()  # reconnect the event socket now, which announces it
         if response.status_code >= 400:
             raise _error_of(response)
         if raw:
@@ -208,15 +228,18 @@ class ServerBridge(QObject):
             try:
                 async with websockets.connect(url, open_timeout=5, ping_interval=20, max_size=2**22) as socket:
                     await socket.send(json.dumps({"type": "subscribe", "topics": TOPICS}))
+                    self._socket_open = True
                     self._set_online(True, self.base_url)
                     backoff = 0.5
                     async for message in socket:
                         self._on_message(message)
                 reason = "the server closed the event socket"
             except asyncio.CancelledError:
+                self._socket_open = False
                 raise
             except (TimeoutError, OSError, websockets.WebSocketException) as exc:
                 reason = f"cannot reach {self.base_url} ({exc.__class__.__name__})"
+            self._socket_open = False
             self._set_online(False, reason)
             self._wake.clear()
             try:

@@ -65,3 +65,33 @@ def test_answers_for_a_deleted_widget_are_dropped(qtbot, bridge):
     qtbot.waitUntil(lambda: bool(kept), timeout=5000)
     qtbot.wait(100)
     assert got == []
+
+
+def test_a_call_that_times_out_on_a_busy_server_does_not_make_the_studio_offline(qtbot, live_server, monkeypatch):
+    import socket
+
+    from comfyvn.gui import bridge as bridge_module
+
+    hang = socket.socket()  # accepts connections, never answers: a ComfyUI candidate that hangs
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    monkeypatch.setattr(bridge_module, "TIMEOUT", 0.5)
+    busy = ServerBridge(live_server)
+    states = []
+    busy.online_changed.connect(lambda online, detail: states.append(online))
+    busy.start()
+    try:
+        qtbot.waitUntil(lambda: busy.online, timeout=10000)
+        errors = []
+        busy.post("/api/providers/discover", {"hosts": ["127.0.0.1"], "ports": [hang.getsockname()[1]],
+                                              "timeout": 3}, on_error=errors.append)  # takes ~3 s > 0.5 s
+        qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+        assert "did not answer" in errors[0].message and busy.online and False not in states
+
+        busy._set_online(False, "a broken connection")  # what a connection reset mid-call reports
+        answers = []
+        busy.get("/status", on_done=answers.append)
+        qtbot.waitUntil(lambda: bool(answers) and busy.online, timeout=10000)  # an answer brings it back
+    finally:
+        busy.stop()
+        hang.close()
