@@ -85,6 +85,7 @@ def build_window(bridge: ServerBridge) -> MainWindow:
 
     def import_roleplay() -> None:
         dialog = ImportRoleplayDialog(bridge, parent=window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per Ctrl+I, gone when closed
 
         def open_imported(scene_id: str) -> None:  # in the viewer, switched to the project imported into
             viewer = window.router.show_pane("viewer")

@@ -173,10 +173,22 @@ class MainWindow(QMainWindow):
         if online:
             self.server_state.setText(f"server: online ({self.bridge.base_url})")
             self.banner.hide()
+            # job events sent while offline were missed: take the running jobs from the server again
+            known = set(self._running)
+            self.bridge.get("/jobs/poll", params={"state": "running", "limit": 200},
+                            on_done=lambda answer: self._running_jobs(answer, known), owner=self)
         else:
             self.server_state.setText("server: offline")
             self.banner_text.setText(f"The server is offline: {detail}. Retrying in the background.")
             self.banner.show()
+
+    def _running_jobs(self, answer: dict[str, Any], known: set[str]) -> None:
+        """The server's running jobs, plus those whose events came after the question (``known``: the
+        jobs shown when it was asked; one of them not running any more finished while we were away)."""
+        since = {job: value for job, value in self._running.items() if job not in known}
+        self._running = {str(job["id"]): float(job.get("progress") or 0.0) for job in answer.get("jobs") or []}
+        self._running.update(since)
+        self._show_progress()
 
     def _on_event(self, name: str, payload: dict[str, Any]) -> None:
         job = str(payload.get("job_id") or "")
@@ -192,6 +204,9 @@ class MainWindow(QMainWindow):
                 self.scripts.report_error(f"{kind} failed: {message}")
             elif state == "succeeded":
                 self.notify("Job finished", str(kind))
+        self._show_progress()
+
+    def _show_progress(self) -> None:
         if self._running:
             self.progress.setValue(int(100 * min(self._running.values())))
             self.progress.setFormat(f"{len(self._running)} job(s) %p%")

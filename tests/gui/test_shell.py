@@ -83,3 +83,16 @@ def test_tray_icon_notifies_finished_and_failed_jobs(qtbot, bridge, monkeypatch)
                                           "error": "out of memory"})
     assert shown == [("Job finished", "export.renpy", QSystemTrayIcon.MessageIcon.Information),
                      ("Job failed", "render.sprites: out of memory", QSystemTrayIcon.MessageIcon.Warning)]
+
+
+def test_progress_forgets_jobs_that_finished_while_offline(qtbot, bridge):
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: "online" in window.server_state.text(), timeout=5000)
+    bridge.online_changed.emit(False, "connection lost")
+    bridge.event.emit("on_job_started", {"job_id": "lost-job", "kind": "render.sprites"})
+    assert window.progress.isVisible()  # its on_job_finished never comes: it ended while we were offline
+    bridge.online_changed.emit(True, bridge.base_url)  # back: the server's running jobs are read again
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
+    assert "lost-job" not in window._running

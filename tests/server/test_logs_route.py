@@ -96,6 +96,19 @@ def test_an_offset_past_the_end_means_rotation_and_restarts_at_zero(client, log_
     assert answer["rotated"] and answer["offset"] == 0 and answer["lines"] == ["fresh after rotation"]
 
 
+def test_a_rotation_that_grew_past_the_old_offset_is_noticed_by_file_id(client, log_dir):
+    log = write(log_dir / "system.log", "old line\n")
+    first = read(client, "system.log")
+    log.rename(log_dir / "system.log.1")  # what RotatingFileHandler does, then it writes a new file
+    write(log_dir / "system.log", "new file, and already longer than the old one\n")
+    same_offset = read(client, "system.log", offset=first["next_offset"], file_id=first["file_id"])
+    assert same_offset["rotated"] and same_offset["offset"] == 0
+    assert same_offset["lines"] == ["new file, and already longer than the old one"]
+    assert same_offset["file_id"] != first["file_id"]
+    again = read(client, "system.log", offset=same_offset["next_offset"], file_id=same_offset["file_id"])
+    assert not again["rotated"] and again["lines"] == []
+
+
 def test_tail_gives_the_last_lines(client, log_dir):
     lines = [f"entry {n}" for n in range(300)]
     path = write(log_dir / "system.log", "".join(line + "\n" for line in lines) + "partial")

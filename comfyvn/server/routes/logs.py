@@ -83,12 +83,17 @@ def _split(chunk: bytes) -> list[str]:
     return [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in chunk.split(b"\n")]
 
 
-def read_forward(path: Path, offset: int, limit: int) -> dict[str, Any]:
-    """Whole lines from byte ``offset``, at most ``limit`` bytes; a stale offset (past the end of a
-    rotated file) starts again at 0."""
+def _identity(stat: os.stat_result) -> str:
+    return f"{stat.st_dev}-{stat.st_ino}"  # a rotated log is a new file under the old name
+
+
+def read_forward(path: Path, offset: int, limit: int, file_id: str | None = None) -> dict[str, Any]:
+    """Whole lines from byte ``offset``, at most ``limit`` bytes. Reading starts again at 0 when the
+    file was rotated since: it shrank below ``offset``, or it is not the file ``file_id`` named."""
     with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        rotated = offset > size
+        stat = os.fstat(handle.fileno())
+        size, identity = stat.st_size, _identity(stat)
+        rotated = offset > size or (file_id is not None and file_id != identity)
         start = 0 if rotated else offset
         handle.seek(start)
         chunk = handle.read(limit)
@@ -101,13 +106,14 @@ def read_forward(path: Path, offset: int, limit: int) -> dict[str, Any]:
         body, next_offset = b"", start
     lines = _split(body) if next_offset > start else []
     return {"offset": start, "next_offset": next_offset, "size": size, "lines": lines,
-            "truncated": next_offset < size and len(chunk) >= limit, "rotated": rotated}
+            "truncated": next_offset < size and len(chunk) >= limit, "rotated": rotated, "file_id": identity}
 
 
 def read_tail(path: Path, count: int, limit: int) -> dict[str, Any]:
     """The last ``count`` whole lines, looking back at most ``limit`` bytes."""
     with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
+        stat = os.fstat(handle.fileno())
+        size, identity = stat.st_size, _identity(stat)
         start = max(0, size - limit)
         handle.seek(start)
         chunk = handle.read(size - start)
@@ -122,7 +128,7 @@ def read_tail(path: Path, count: int, limit: int) -> dict[str, Any]:
     begin = end - sum(len(line) + 1 for line in raw)
     lines = [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in raw]
     return {"offset": begin, "next_offset": end, "size": size, "lines": lines, "truncated": skipped,
-            "rotated": False}
+            "rotated": False, "file_id": identity}
 
 
 @router.get("", summary="The server's log files, newest first")
@@ -138,11 +144,13 @@ def read_log(
     offset: int = Query(0, description="Byte offset to read from; -1 = the last `tail` lines."),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="At most this many bytes."),
     tail: int | None = Query(None, ge=1, le=MAX_TAIL, description="The last N lines (implies offset=-1)."),
+    file_id: str | None = Query(None, max_length=64, description="The `file_id` of the previous answer: "
+                                "a different file under this name (rotated) is read from 0."),
 ) -> dict[str, Any]:
-    """Answers ``{name, offset, next_offset, size, lines, truncated, rotated}``: ask again with
-    ``offset=next_offset`` to follow the file. ``truncated`` says more lines wait (forward reads)
+    """Answers ``{name, offset, next_offset, size, lines, truncated, rotated, file_id}``: ask again with
+    ``offset=next_offset&file_id=<file_id>`` to follow the file. ``truncated`` says more lines wait (forward reads)
     or earlier lines were left out (tail reads); ``rotated`` says the file shrank below ``offset``
-    (it was rotated) and reading restarted at 0."""
+    or is another file than ``file_id`` (it was rotated) and reading restarted at 0."""
     if offset < -1:
         raise InvalidInput(f"offset must be a byte offset >= 0, or -1 for the tail (got {offset})",
                            details={"offset": offset})
@@ -150,5 +158,5 @@ def read_log(
     if tail is not None or offset == -1:
         answer = read_tail(path, tail or 200, limit)
     else:
-        answer = read_forward(path, offset, limit)
+        answer = read_forward(path, offset, limit, file_id)
     return {"name": name, **answer}
