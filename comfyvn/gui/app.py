@@ -64,6 +64,9 @@ def build_window(bridge: ServerBridge) -> MainWindow:
         for first, other in itertools.pairwise(names):
             window.tabifyDockWidget(window.docks[first], window.docks[other])
     window.tabifyDockWidget(window.docks["tasks"], window.docks["runner"])
+    # the bottom docks sit under the centre only, so the side docks' heights and theirs do not add up
+    window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
     window.tabifyDockWidget(window.docks["scenes"], window.docks["characters"])
     window.tabifyDockWidget(window.docks["characters"], window.docks["timelines"])
     for name in ("tasks", "scenes"):

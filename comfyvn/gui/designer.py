@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.designer_renders import RenderBox
+from comfyvn.gui.panels import scrolling
 from comfyvn.gui.unsaved import UnsavedGuard
 from comfyvn.sillytavern import slug_id
 
@@ -56,6 +57,13 @@ def _text_box(placeholder: str = "") -> QPlainTextEdit:
     box.setMaximumHeight(64)
     box.setTabChangesFocus(True)
     return box
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    """A button with a short label; what it does and its shortcut are in the tooltip."""
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    return button
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:
@@ -96,10 +104,11 @@ class DesignerPane(QWidget):
             == QMessageBox.StandardButton.Yes
 
         self.list = QListWidget()
-        self.list.setMinimumWidth(150)
-        self.reload_button = QPushButton("Reload (F5)")
-        self.new_button = QPushButton("New (Ctrl+N)")
-        self.delete_button = QPushButton("Delete")
+        self.list.setMinimumWidth(110)
+        self.list.setMinimumHeight(60)
+        self.reload_button = _button("Reload", "Reload the list and the open character (F5)")
+        self.new_button = _button("New", "Create a character from a name (Ctrl+N)")
+        self.delete_button = _button("Delete", "Delete the open character; its renders stay in the asset registry")
         left = _column(QLabel("Characters"), self.list, self.new_button, self.delete_button, self.reload_button)
 
         self.id_label = QLabel("-")
@@ -115,9 +124,10 @@ class DesignerPane(QWidget):
         self.color_swatch.setFixedSize(22, 22)
         colour_row = _row(self.color_edit, self.color_swatch)
         colour_row.setStretch(0, 1)
-        self.save_button = QPushButton("Save (Ctrl+S)")
+        self.save_button = _button("Save", "Save the fields and the LoRA stack (Ctrl+S)")
         editor = QGroupBox("Character")
         form = QFormLayout(editor)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for label, field in (("Id", self.id_label), ("Name", self.name_edit), ("Display name", self.display_edit),
                              ("Description", self.description_edit), ("Appearance", self.appearance_edit),
                              ("Style", self.style_edit), ("Expressions", self.expressions_edit),
@@ -128,16 +138,19 @@ class DesignerPane(QWidget):
         self.lora_table = QTableWidget(0, 2)
         self.lora_table.setHorizontalHeaderLabels(["LoRA file", "Strength"])
         self.lora_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.lora_table.setMinimumHeight(60)
         self.lora_table.setMaximumHeight(120)
-        self.add_lora_button = QPushButton("Add")
-        self.remove_lora_button = QPushButton("Remove")
-        self.save_loras_button = QPushButton("Save LoRAs (Ctrl+L)")
+        self.add_lora_button = _button("Add", "Add a LoRA row")
+        self.remove_lora_button = _button("Remove", "Remove the selected LoRA row")
+        self.save_loras_button = _button("Save LoRAs", "Save the LoRA stack only (Ctrl+L)")
         lora_box = QGroupBox("LoRA stack")
         lora_column = QVBoxLayout(lora_box)
         lora_column.addWidget(self.lora_table)
         lora_column.addLayout(_row(self.add_lora_button, self.remove_lora_button, self.save_loras_button))
         middle = _column(editor, lora_box)
         middle.layout().addStretch(1)
+        middle = scrolling(middle)  # the editor scrolls when the window is short
+        middle.setMinimumWidth(middle.widget().minimumSizeHint().width() + middle.verticalScrollBar().sizeHint().width())
 
         render_box = self.render_box = RenderBox(bridge, project, self.status.setText)
         # the render box's parts, by the names the pane's users and tests know
@@ -149,7 +162,9 @@ class DesignerPane(QWidget):
             splitter.addWidget(widget)
         for index, stretch in enumerate((1, 3, 3)):
             splitter.setStretchFactor(index, stretch)
+        splitter.setChildrenCollapsible(False)
         column = QVBoxLayout(self)
+        column.setContentsMargins(4, 4, 4, 4)
         column.addWidget(splitter, 1)
         column.addWidget(self.status)
 
@@ -175,7 +190,7 @@ class DesignerPane(QWidget):
 
     def refresh(self, reload: bool = True) -> None:
         """List the characters again; ``reload`` also reloads the open one (dropping unsaved edits)."""
-        self.bridge.get("/api/characters", params={"project": self.project},
+        self.bridge.get("/api/characters", params={"project": self.project}, owner=self,
                         on_done=lambda answer: self._listed(answer, reload), on_error=self._error)
 
     def _listed(self, answer: dict[str, Any], reload: bool) -> None:

@@ -44,10 +44,13 @@ class RenderBox(QGroupBox):
         self.shown_assets: list[str] = []
         self.provider_box = QComboBox()
         self.provider_box.addItems(["auto", "builtin", "comfyui"])
-        self.portrait_button = QPushButton("Portrait (Ctrl+Shift+R)")
-        self.sprites_button = QPushButton("Sprites (Ctrl+R)")
+        self.portrait_button = QPushButton("Portrait")
+        self.portrait_button.setToolTip("Render a portrait of the stored character (Ctrl+Shift+R)")
+        self.sprites_button = QPushButton("Sprites")
+        self.sprites_button.setToolTip("Render a sprite per expression of the stored character (Ctrl+R)")
         self.progress = QProgressBar(maximum=100, visible=False)
         self.renders = icon_grid(THUMB, extra_height=36)
+        self.renders.setMinimumSize(THUMB + 40, 60)
         column = QVBoxLayout(self)
         for pair in ((QLabel("Provider"), self.provider_box), (self.portrait_button, self.sprites_button)):
             row = QHBoxLayout()
@@ -68,7 +71,7 @@ class RenderBox(QGroupBox):
         if character_id is not None:
             self.bridge.get("/assets", params={"project": self.project, "tags": character_id.lower(), "limit": 60},
                             on_done=lambda answer, cid=character_id: self._earlier_renders(cid, answer),
-                            on_error=self._error)
+                            on_error=self._error, owner=self)
 
     def render(self, kind: str) -> None:
         """Queue a portrait or sprite render of the character as it is stored (save first)."""
@@ -77,7 +80,7 @@ class RenderBox(QGroupBox):
         body = {"project": self.project, "character_id": self.character_id, "kind": kind,
                 "provider": self.provider_box.currentText()}
         self._report(f"Queueing a {kind} render...")
-        self.bridge.post("/api/characters/render", body, on_done=self._queued, on_error=self._error)
+        self.bridge.post("/api/characters/render", body, on_done=self._queued, on_error=self._error, owner=self)
 
     def _queued(self, answer: dict[str, Any]) -> None:
         jobs = [job["job_id"] for job in answer.get("jobs") or []]
@@ -109,7 +112,7 @@ class RenderBox(QGroupBox):
         if not self.pending_jobs:
             self.progress.hide()
         if payload.get("state") == "succeeded":
-            self.bridge.get(f"/jobs/{job}", on_done=self._job_result, on_error=self._error)
+            self.bridge.get(f"/jobs/{job}", on_done=self._job_result, on_error=self._error, owner=self)
         else:
             self._report(f"Render {payload.get('state')}: {payload.get('error') or 'see the Task Manager'}")
 
@@ -142,7 +145,7 @@ class RenderBox(QGroupBox):
             self.renders.addItem(item)
             self.shown_assets.append(uid)
         load_thumbnail(self.bridge, self.project, uid, lambda pixmap, uid=uid: self._thumbnail(uid, pixmap),
-                       self._error)
+                       self._error, owner=self)
 
     def _thumbnail(self, uid: str, pixmap: QPixmap) -> None:
         # look the item up again: the list may have been cleared (another character) meanwhile

@@ -9,6 +9,7 @@ import json
 import httpx
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListWidgetItem
 
 from comfyvn.gui.designer import DesignerPane
 from comfyvn.gui.panels.assets import AssetGallery
@@ -215,6 +216,34 @@ def test_gallery_filters_pages_and_bulk_tags(qtbot, bridge, live_server):
     gallery.grid.item(1).setSelected(True)
     qtbot.waitUntil(lambda: gallery.sidecar_view.toPlainText().startswith("{"), timeout=WAIT)
     screenshot(gallery, "asset_gallery")
+
+
+def test_gallery_and_designer_drop_answers_after_they_are_gone(qtbot, bridge, live_server, monkeypatch):
+    from comfyvn.gui.panels.assets import load_thumbnail
+
+    asset = _upload(live_server, "ghost.png", (90, 90, 90), ["ghost"])
+    httpx.post(f"{live_server}/api/characters", json={"id": "ghost", "name": "Ghost"})
+    futures = []
+    real_call = bridge.call
+    monkeypatch.setattr(bridge, "call", lambda *a, **k: futures.append(real_call(*a, **k)) or futures[-1])
+    gallery, pane = AssetGallery(bridge), DesignerPane(bridge)
+    qtbot.waitUntil(lambda: len(futures) >= 2, timeout=WAIT)  # their first lists are under way
+    gallery.tag_edit.setText("ghost")
+    gallery.refresh()  # lambda callbacks under way...
+    gallery.grid.addItem(QListWidgetItem("ghost"))
+    gallery.grid.item(0).setData(Qt.ItemDataRole.UserRole, asset["uid"])
+    gallery.grid.item(0).setSelected(True)  # the sidecar is asked for
+    load_thumbnail(bridge, "default", asset["uid"], lambda pixmap: gallery.grid.setIconSize(pixmap.size()),
+                   lambda error: gallery.status.setText(error.message), owner=gallery)
+    pane.refresh()
+    pane.render_box.set_character("ghost")
+    for widget in (gallery, pane):  # ...when the widgets go: their answers must not reach them
+        with qtbot.waitSignal(widget.destroyed, timeout=5000):
+            widget.deleteLater()
+    qtbot.waitUntil(lambda: all(f.done() for f in futures), timeout=WAIT)
+    last = []
+    real_call("GET", "/health", on_done=last.append)  # answers arrive in order: this one comes last
+    qtbot.waitUntil(lambda: bool(last), timeout=WAIT)
 
 
 def test_inspectors_list_refresh_and_open(qtbot, bridge, live_server):

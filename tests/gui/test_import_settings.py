@@ -278,6 +278,76 @@ def test_settings_discover_and_add_a_comfyui_server(qtbot, bridge, live_server, 
                     httpx.delete(f"{live_server}/api/providers/{provider['id']}")
 
 
+def _watch_changes(panel) -> list[list[str]]:
+    """The fields each settings.changed refresh looked at, once it has been shown."""
+    seen: list[list[str]] = []
+    real = panel._on_changed
+    panel._on_changed = lambda answer, fields: (real(answer, fields), seen.append(list(fields)))
+    return seen
+
+
+def test_settings_keep_unsaved_edits_across_saves_and_other_clients(qtbot, bridge, live_server):
+    from comfyvn.gui.panels.settings import SettingsPanel
+
+    before = httpx.get(f"{live_server}/settings/get").json()["settings"]
+    panel = SettingsPanel(bridge)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Settings from"), timeout=10000)
+    seen = _watch_changes(panel)
+    try:
+        # unsaved Render JSON survives saving the Server tab (and the settings.changed it causes)
+        panel.tabs.setCurrentIndex(2)
+        panel.render_edit.clear()
+        qtbot.keyClicks(panel.render_edit, '{"unsaved": true}')
+        panel.tabs.setCurrentIndex(0)
+        panel.port_spin.setValue(18200)
+        qtbot.keyClick(panel.port_spin, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: panel.status.text() == "Saved the server settings." and ["host", "port"] in seen,
+                        timeout=10000)
+        assert panel.render_edit.toPlainText() == '{"unsaved": true}' and panel.edited() == ["render"]
+        # another client saves the render section while the port is edited: the port stays,
+        # and the unsaved render text too (said in the status line)
+        panel.port_spin.setValue(18201)
+        httpx.post(f"{live_server}/settings/save", json={"settings": {"render": {"by": "other"}}}).raise_for_status()
+        qtbot.waitUntil(lambda: ["render"] in seen, timeout=10000)
+        assert panel.port_spin.value() == 18201 and panel.render_edit.toPlainText() == '{"unsaved": true}'
+        assert "kept" in panel.status.text() and "render" in panel.status.text()
+        # F5 loads the stored values; then fields nobody edited follow other clients
+        qtbot.keyClick(panel.port_spin, Qt.Key.Key_F5)
+        qtbot.waitUntil(lambda: panel.port_spin.value() == 18200 and '"other"' in panel.render_edit.toPlainText(),
+                        timeout=10000)
+        assert panel.edited() == []
+        seen.clear()
+        httpx.post(f"{live_server}/settings/set", json={"key": "server.port", "value": 18202}).raise_for_status()
+        httpx.post(f"{live_server}/settings/save", json={"settings": {"render": {"by": "third"}}}).raise_for_status()
+        qtbot.waitUntil(lambda: panel.port_spin.value() == 18202 and '"third"' in panel.render_edit.toPlainText(),
+                        timeout=10000)
+    finally:
+        httpx.post(f"{live_server}/settings/save", json={"settings": {"server": before.get("server") or {},
+                                                                      "render": before.get("render") or {}}})
+
+
+def test_settings_answers_after_the_panel_is_gone_are_dropped(qtbot, bridge, monkeypatch):
+    from comfyvn.gui.panels.settings import SettingsPanel
+
+    futures = []
+    real_call = bridge.call
+    monkeypatch.setattr(bridge, "call", lambda *a, **k: futures.append(real_call(*a, **k)) or futures[-1])
+    panel = SettingsPanel(bridge)
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Settings from"), timeout=10000)
+    panel.save_render()  # lambda callbacks under way (the stored values, saved again)...
+    panel.save_server()
+    panel.check_all()
+    panel._on_event("settings.changed", {"sections": ["server", "render"]})
+    with qtbot.waitSignal(panel.destroyed, timeout=5000):
+        panel.deleteLater()  # ...when the panel goes: their answers must not reach it
+    qtbot.waitUntil(lambda: all(f.done() for f in futures), timeout=10000)
+    last = []
+    real_call("GET", "/health", on_done=last.append)  # answers arrive in order: this one comes last
+    qtbot.waitUntil(lambda: bool(last), timeout=10000)
+
+
 # -- Import Roleplay: preview (dry run) before importing ------------------------------------------
 
 GROUP_CHAT = SYNTHETIC / "group chats__2024-09-28@02h10m00s.jsonl"
@@ -352,3 +422,61 @@ def test_typed_paths_preview_on_enter_folders_and_errors(qtbot, dialog, live_ser
     assert "1 chats" in dialog.status.text(), dialog.status.text()
     assert f"chat: chats/Seraphina/{chat}" in dialog.preview_text.toPlainText()
     assert _scene_ids(live_server) == before
+
+
+def test_import_file_or_folder_goes_by_what_was_picked_not_by_the_disk(qtbot, dialog, bridge, tmp_path,
+                                                                         monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    sent: list[str] = []
+    request = bridge.request
+
+    def recording(method, path, **kwargs):
+        sent.append(path)
+        return request(method, path, **kwargs)
+
+    monkeypatch.setattr(bridge, "request", recording)
+
+    def preview(start) -> None:
+        sent.clear()
+        start()
+        qtbot.waitUntil(lambda: dialog.status.text().startswith(("Error", "Preview (")), timeout=20000)
+
+    chatty = tmp_path / "backup.jsonl"  # a FOLDER with a chat log's name: Folder… says what it is
+    (chatty / "chats").mkdir(parents=True)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(chatty)))
+    preview(lambda: qtbot.keyClick(dialog, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier
+                                   | Qt.KeyboardModifier.ShiftModifier))
+    assert dialog.path_edit.text() == str(chatty) and sent[0] == "/st/import", sent
+    odd = tmp_path / "lantern.backup"  # a FILE without a chat extension: File… says what it is
+    odd.write_bytes(LANTERN.read_bytes())
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(odd), "")))
+    preview(lambda: qtbot.keyClick(dialog, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier))
+    assert sent[0] == "/roleplay/import", sent
+    # typed: a chat extension is a file to upload; anything else is a path the SERVER reads
+    dialog.path_edit.setText(str(LANTERN))
+    preview(dialog.start_preview)
+    assert sent[0] == "/roleplay/import" and dialog.status.text().startswith("Preview ("), dialog.status.text()
+    dialog.path_edit.setText(str(tmp_path / "not-here" / "default-user"))
+    preview(dialog.start_preview)
+    assert sent == ["/st/import"] and dialog.status.text().startswith("Error"), (sent, dialog.status.text())
+    assert not dialog.is_folder(str(odd)) and not dialog.is_folder("a/b.JSONL") and dialog.is_folder("a/b")
+
+
+def test_import_dialog_deleted_on_close_drops_its_answers(qtbot, bridge, tmp_path, monkeypatch):
+    """app.py opens the dialog with WA_DeleteOnClose (one per Ctrl+I): answers after closing are dropped."""
+    from comfyvn.gui.dialogs.import_roleplay import ImportRoleplayDialog
+    from tests.gui.test_inspectors_extra import answers_after_deletion
+
+    folder = tmp_path / "default-user"
+    (folder / "chats").mkdir(parents=True)
+    for path, start in ((LANTERN, "start_preview"), (folder, "start_preview"), (LANTERN, "start_import")):
+        def make(path=path, start=start):
+            made = ImportRoleplayDialog(bridge)
+            made.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            made.show()
+            made.path_edit.setText(str(path))
+            getattr(made, start)()
+            return made
+
+        assert answers_after_deletion(qtbot, bridge, monkeypatch, make, delete=lambda d: d.close()) >= 1, path

@@ -144,6 +144,10 @@ def test_log_hub_picks_a_file_follows_rotation_pause_and_line_cap(qtbot, bridge,
     demo.write_text("after rotation\n", encoding="utf-8")  # shorter than our offset: rotated
     qtbot.waitUntil(lambda: "after rotation" in panel.visible_text(), timeout=10000)
     assert "export/demo.log was rotated" in panel.visible_text()
+    demo.rename(demo.with_name("demo.log.1"))  # a real rotation: a new file, already past our offset
+    demo.write_text("".join(f"new file line {n:03d}\n" for n in range(10)), encoding="utf-8")
+    qtbot.waitUntil(lambda: "new file line 009" in panel.visible_text(), timeout=10000)
+    assert "new file line 000" in panel.visible_text()  # read from its start, nothing skipped
 
     qtbot.keyClick(panel.filter, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)  # Ctrl+P: pause
     assert panel.follow.isChecked() and not panel.timer.isActive()

@@ -274,3 +274,23 @@ def test_unsaved_changes_are_saved_discarded_or_kept_before_a_switch_or_close(qt
     assert not answers
     window.close()
     assert not window.isVisible()
+
+
+def test_workshop_drops_answers_after_it_is_deleted(qtbot, bridge, seed_scene, monkeypatch):
+    from tests.gui.test_inspectors_extra import answers_after_deletion
+
+    seed_scene("deleted_soon")
+
+    def make():
+        pane = WorkshopPane(bridge)  # not qtbot.addWidget: it is deleted here, not at teardown
+        pane.show()
+        qtbot.waitUntil(lambda: pane.picker.findData("deleted_soon") >= 0, timeout=5000)
+        pane.load_scene("deleted_soon")
+        qtbot.waitUntil(lambda: pane.scene_id == "deleted_soon" and "Valid" in pane.status.text(), timeout=5000)
+        pane.refresh_scenes()
+        pane.reload()  # load, then validate: each answer asks again
+        pane.validate()
+        pane.save()
+        return pane
+
+    assert answers_after_deletion(qtbot, bridge, monkeypatch, make) >= 1

@@ -182,3 +182,71 @@ def test_placeholders_without_art_and_new_art_is_picked_up(qtbot, bridge, seeded
                timeout=60).raise_for_status()
     art.forget_missing()
     qtbot.waitUntil(lambda: art.sprite(kai) is not None, timeout=10000)
+
+
+LONG_ID = "viewer_" + "long_" * 24  # 127 characters: the longest id the store takes
+
+
+def test_bottom_bar_labels_never_overlap_and_long_ids_are_elided(qtbot, pane, seeded):
+    httpx.post(seeded + "/api/scenes", params={"project": "default"},
+               json={**SCENE, "id": LONG_ID, "title": "Long"}).raise_for_status()
+    pane.refresh_scenes()
+    qtbot.waitUntil(lambda: pane.scene_box.findData(LONG_ID) >= 0 and idle(pane), timeout=10000)
+    pane.open_scene(LONG_ID)
+    qtbot.waitUntil(lambda: pane.scene_id == LONG_ID and pane.position is not None and idle(pane), timeout=10000)
+    assert pane.status.text() == "Started"
+    for width in (1280, 960, 700):  # alone, and beside the docks of a 1280x720 window
+        pane.resize(width, 720)
+        qtbot.waitUntil(lambda width=width: pane.width() == max(width, pane.minimumSizeHint().width()), timeout=5000)
+        where, status = pane.where.geometry(), pane.status.geometry()
+        assert not where.intersects(status), (width, where, status)
+        assert where.right() < status.left() and where.width() >= 60, (width, where, status)
+        full = pane.where.full_text()
+        assert full.startswith(LONG_ID) and pane.where.toolTip() == full
+        assert pane.where.text() != full and "…" in pane.where.text()  # elided to fit
+        assert pane.where.fontMetrics().horizontalAdvance(pane.where.text()) <= where.width()
+    assert pane.minimumSizeHint().width() <= 1280  # a long id does not widen the window
+    screenshot(pane, "viewer_long_id")
+    pane.open_scene("viewer_cafe")
+    qtbot.waitUntil(lambda: pane.scene_id == "viewer_cafe" and pane.position is not None and idle(pane),
+                    timeout=10000)
+    assert pane.where.text() == pane.where.full_text()  # a short one shows whole
+
+
+def test_art_is_decoded_off_the_ui_thread(qtbot, bridge, seeded, monkeypatch):
+    import threading
+
+    from comfyvn.gui.viewer import stage as stage_module
+
+    threads = []
+    decode = stage_module.decode_image
+
+    def recording(data):
+        threads.append(threading.current_thread())
+        return decode(data)
+
+    monkeypatch.setattr(stage_module, "decode_image", recording)
+    art = stage_module.ArtCache(bridge, "default", lambda: None)
+    mira = {"id": "mira", "name": "Mira", "expression": "joy", "xalign": 0.2}
+    assert art.background({"image": "cafe"}) is None and art.sprite(mira) is None  # asked for, not there yet
+    qtbot.waitUntil(lambda: art.background({"image": "cafe"}) is not None and art.sprite(mira) is not None,
+                    timeout=20000)
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    assert not art.errors
+
+
+def test_viewer_drops_answers_after_it_is_deleted(qtbot, bridge, seeded, monkeypatch):
+    from tests.gui.test_inspectors_extra import answers_after_deletion
+
+    def make():
+        made = ViewerPane(bridge, project="default")  # asks for its scenes and save slots at once
+        made.resize(1280, 720)
+        made.show()
+        qtbot.waitUntil(lambda: made.position is not None and idle(made), timeout=10000)
+        made.art.clear()
+        made.stage.repaint()  # looks its art up again: lookups and downloads under way
+        made.restart()
+        made.refresh_slots()
+        return made
+
+    assert answers_after_deletion(qtbot, bridge, monkeypatch, make) >= 1

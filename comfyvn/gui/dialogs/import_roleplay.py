@@ -1,5 +1,4 @@
 """Import Roleplay: a chat log (or a SillyTavern data folder) -> scenes, through the server.
-
 Steps: pick a source (choosing a file or folder previews it at once; a typed path previews with
 Preview / Enter). The preview is a dry run (``POST /roleplay/import`` with ``dry_run=true``; a folder:
 ``POST /st/import {"path", "dry_run": true}``): the detected format, participants, excerpt and
@@ -9,8 +8,12 @@ small files import in the request, large ones come back as a job whose progress 
 ``on_job_*`` events. A mapping chosen before the import is applied right after it
 (``POST /roleplay/apply_corrections``), then the stored preview (``GET /roleplay/preview/{uid}``) and
 the scenes are shown, and Open emits :attr:`ImportRoleplayDialog.opened` with the chosen scene id.
-
 Importing the same file again updates the same import, so re-importing after changing options is safe.
+A file is uploaded (read on the bridge's thread); a folder is only named: the SERVER reads it
+(``/st/import {"path"}``), so it must be a path on the server's machine. Which one a path is goes by
+what was picked (File… or Folder…); a typed path is a file when it ends in a chat-log extension
+(``CHAT_SUFFIXES``), else the server gets it as a path. The disk is never asked (it could hang the UI
+on a network mount). Answers arriving after the dialog was deleted (WA_DeleteOnClose) are dropped.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from shiboken6 import isValid
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.dialogs.import_preview import ImportPreview
 
-CHAT_FILTER = "Chat logs (*.jsonl *.json *.txt *.log *.md *.html *.png);;All files (*)"
+CHAT_SUFFIXES = (".jsonl", ".json", ".txt", ".log", ".md", ".html", ".htm", ".png")
+CHAT_FILTER = f"Chat logs ({' '.join('*' + s for s in CHAT_SUFFIXES)});;All files (*)"
 
 
 class ImportRoleplayDialog(QDialog):
@@ -50,12 +54,13 @@ class ImportRoleplayDialog(QDialog):
         self.bridge = bridge
         self.setWindowTitle("Import Roleplay")
         self.resize(1000, 640)
-        self.job_id: str | None = None
+        self.job_id: str | None = None  # the import job under way; last_job_id: the latest one
         self.last_job_id: str | None = None
         self.uid: str | None = None  # the stored import (None while only previewed)
         self.summary: dict[str, Any] | None = None
         self.pending_map: dict[str, str] = {}  # chosen before the import: applied once it is done
         self._previewed = ""  # the path the dry-run preview is of
+        self._picked: tuple[str, str] = ("", "")  # (path, "file" or "folder") from the File…/Folder… buttons
         self._preview_seq = 0  # answers of an older preview are dropped
         self._finished_jobs: dict[str, dict[str, Any]] = {}  # job events that came before the 202 answer
         self._build(project)
@@ -140,8 +145,7 @@ class ImportRoleplayDialog(QDialog):
 
     def _error(self, error: BridgeError) -> None:
         self._busy(False)
-        self.status.setText(f"Error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self._say(f"Error: {error.message}", "#c0392b")
 
     def _say(self, text: str, color: str = "") -> None:
         self.status.setText(text)
@@ -169,16 +173,22 @@ class ImportRoleplayDialog(QDialog):
     # -- choosing and previewing ----------------------------------------------------------------
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a chat log", "", CHAT_FILTER)
+        self._pick(QFileDialog.getOpenFileName(self, "Import a chat log", "", CHAT_FILTER)[0], "file")
+
+    def choose_folder(self) -> None:
+        self._pick(QFileDialog.getExistingDirectory(self, "A SillyTavern data folder (data/default-user)"), "folder")
+
+    def _pick(self, path: str, kind: str) -> None:
         if path:
+            self._picked = (path, kind)
             self.path_edit.setText(path)
             self.start_preview()
 
-    def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "A SillyTavern data folder (e.g. data/default-user)")
-        if path:
-            self.path_edit.setText(path)
-            self.start_preview()
+    def is_folder(self, path: str) -> bool:
+        """Whether the server reads ``path`` (not an upload): as picked, else by its extension; no disk I/O."""
+        if path == self._picked[0]:
+            return self._picked[1] == "folder"
+        return not path.lower().endswith(CHAT_SUFFIXES)
 
     def project(self) -> str:
         return self.project_edit.text().strip() or "default"
@@ -208,7 +218,7 @@ class ImportRoleplayDialog(QDialog):
             return lambda value: callback(value) if seq == self._preview_seq else None
 
         self._say(f"Previewing {os.path.basename(path) or path}…")
-        if os.path.isdir(path):
+        if self.is_folder(path):
             self.bridge.post("/st/import", {**self._fields(), "path": path, "dry_run": True}, owner=self,
                              on_done=current(self._on_folder_preview), on_error=current(self._error))
         else:
@@ -254,10 +264,10 @@ class ImportRoleplayDialog(QDialog):
         self._preview_seq += 1  # a preview still under way is of no use now
         self._busy(True)
         self.job_id = None
-        if os.path.isdir(path):  # a folder on this machine = the server's when it runs locally
+        if self.is_folder(path):  # read by the server: a folder on this machine is the server's when local
             self._say(f"Importing the SillyTavern library in {path}…")
             self.bridge.post("/st/import", {**self._fields(), "path": path}, on_done=self._on_answer,
-                             on_error=self._error)
+                             on_error=self._error, owner=self)
             return
         self._say(f"Uploading {os.path.basename(path)}…")
         self._send_file("/roleplay/import", "file", path, self._fields(), self._on_answer, self._on_import_error)
@@ -277,7 +287,7 @@ class ImportRoleplayDialog(QDialog):
             if self.job_id in self._finished_jobs:
                 self._job_finished(self._finished_jobs.pop(self.job_id))
             else:  # it may have finished before we knew its id
-                self.bridge.get(f"/jobs/{self.job_id}", on_done=self._on_job_state, on_error=self._error)
+                self.bridge.get(f"/jobs/{self.job_id}", on_done=self._on_job_state, on_error=self._error, owner=self)
             return
         self._show_result(answer)
 
@@ -311,8 +321,8 @@ class ImportRoleplayDialog(QDialog):
         if isinstance(payload.get("result"), dict):
             self._show_result(payload["result"])
         else:
-            self.bridge.get(f"/jobs/{job}", on_done=lambda a: self._show_result((a.get("job") or {}).get("result")
-                                                                                or {}), on_error=self._error)
+            self.bridge.get(f"/jobs/{job}", on_error=self._error, owner=self,
+                            on_done=lambda a: self._show_result((a.get("job") or {}).get("result") or {}))
 
     # -- showing the result ---------------------------------------------------------------------
 
@@ -347,7 +357,7 @@ class ImportRoleplayDialog(QDialog):
         if not self.uid:
             return
         self.bridge.get(f"/roleplay/preview/{self.uid}", params={"project": self.project()},
-                        on_done=self._show_preview, on_error=self._error)
+                        on_done=self._show_preview, on_error=self._error, owner=self)
         self._load_characters()
 
     def _load_characters(self) -> None:
@@ -375,7 +385,7 @@ class ImportRoleplayDialog(QDialog):
         self.bridge.post("/roleplay/apply_corrections", {"project": self.project(), "uid": self.uid,
                                                          "speakers": speakers,
                                                          "overwrite": self.overwrite_check.isChecked()},
-                         on_done=self._on_mapped, on_error=self._error)
+                         on_done=self._on_mapped, on_error=self._error, owner=self)
 
     def _on_mapped(self, summary: dict[str, Any]) -> None:
         self.summary, self.pending_map = summary, {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.panels import scrolling
 
 TYPES = ["", "image", "background", "character.sprite", "character.portrait", "character.expression", "cg", "ui",
          "audio", "music", "sfx", "voice", "ambience"]
@@ -37,9 +38,11 @@ UID_ROLE = Qt.ItemDataRole.UserRole
 
 
 def load_thumbnail(bridge: ServerBridge, project: str, uid: str, on_pixmap: Callable[[QPixmap], None],
-                   on_error: Callable[[BridgeError], None] | None = None, *, size: int = 256) -> None:
+                   on_error: Callable[[BridgeError], None] | None = None, *, size: int = 256,
+                   owner: QObject | None = None) -> None:
     """Fetch an asset's thumbnail in the background and hand a QPixmap to ``on_pixmap`` on the UI
-    thread. While the server is still making the thumbnail (404), the file itself is used."""
+    thread. While the server is still making the thumbnail (404), the file itself is used.
+    Answers arriving after ``owner`` (the widget that asked) was deleted are dropped."""
 
     def show(data: bytes) -> None:
         pixmap = QPixmap()
@@ -51,12 +54,12 @@ def load_thumbnail(bridge: ServerBridge, project: str, uid: str, on_pixmap: Call
     def fallback(error: BridgeError) -> None:
         if error.status == 404:
             bridge.call("GET", f"/assets/{uid}/download", params={"project": project}, raw=True, on_done=show,
-                        on_error=on_error)
+                        on_error=on_error, owner=owner)
         elif on_error is not None:
             on_error(error)
 
     bridge.call("GET", f"/assets/{uid}/thumbnail", params={"project": project, "size": size}, raw=True,
-                on_done=show, on_error=fallback)
+                on_done=show, on_error=fallback, owner=owner)
 
 
 def icon_grid(size: int, *, extra_height: int = 40) -> QListWidget:
@@ -100,6 +103,7 @@ class AssetGallery(QWidget):
         self.tag_edit = QLineEdit(placeholderText="tags, comma separated")
         self.text_edit = QLineEdit(placeholderText="search text")
         self.search_button = QPushButton("Search")
+        self.search_button.setToolTip("Search from the first page (Return)")
         filters = QHBoxLayout()
         for widget, stretch in ((QLabel("Type"), 0), (self.type_box, 1), (QLabel("Tags"), 0), (self.tag_edit, 1),
                                 (QLabel("Text"), 0), (self.text_edit, 2), (self.search_button, 0)):
@@ -107,8 +111,11 @@ class AssetGallery(QWidget):
 
         self.grid = icon_grid(ICON)
         self.grid.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.prev_button = QPushButton("< Previous")
+        self.grid.setMinimumHeight(48)
+        self.prev_button = QPushButton("< Prev")
+        self.prev_button.setToolTip("The previous page (Alt+Left)")
         self.next_button = QPushButton("Next >")
+        self.next_button.setToolTip("The next page (Alt+Right)")
         self.page_label = QLabel("")
         paging = QHBoxLayout()
         paging.addWidget(self.prev_button)
@@ -124,12 +131,14 @@ class AssetGallery(QWidget):
         self.add_tags = QLineEdit(placeholderText="add tags: hero, outdoor")
         self.remove_tags = QLineEdit(placeholderText="remove tags")
         self.license_edit = QLineEdit(placeholderText="licence (empty: keep)")
-        self.apply_button = QPushButton("Apply to selection")
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Apply the tags and licence to every selected asset (Ctrl+Return)")
         self.sidecar_view = QPlainTextEdit(readOnly=True)
         self.sidecar_view.setPlaceholderText("Select an asset to see its sidecar")
         self.sidecar_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        right = QWidget()
-        form = QFormLayout(right)
+        self.sidecar_view.setMinimumHeight(60)
+        editor = QWidget()
+        form = QFormLayout(editor)
         form.setContentsMargins(4, 0, 0, 0)
         form.addRow(self.selection_label)
         form.addRow("Add tags", self.add_tags)
@@ -138,17 +147,25 @@ class AssetGallery(QWidget):
         form.addRow(self.apply_button)
         form.addRow(QLabel("Sidecar"))
         form.addRow(self.sidecar_view)
+        right = scrolling(editor, minimum_height=48)  # the bulk editor scrolls when the dock is short
 
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        body = QWidget()
+        body_column = QVBoxLayout(body)
+        body_column.setContentsMargins(0, 0, 0, 0)
+        body_column.addLayout(filters)
+        body_column.addWidget(splitter, 1)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         column = QVBoxLayout(self)
-        column.addLayout(filters)
-        column.addWidget(splitter, 1)
+        column.setContentsMargins(4, 2, 4, 2)
+        column.setSpacing(2)
+        column.addWidget(scrolling(body), 1)  # the whole gallery scrolls in a very short dock
         column.addWidget(self.status)
 
         self.search_button.clicked.connect(self.search)
@@ -186,7 +203,7 @@ class AssetGallery(QWidget):
         self._generation += 1
         generation = self._generation
         self.status.setText("Searching...")
-        self.bridge.get("/assets", params=self.filters(),
+        self.bridge.get("/assets", params=self.filters(), owner=self,
                         on_done=lambda answer: self._show(generation, answer), on_error=self._error)
 
     def _page(self, step: int) -> None:
@@ -220,7 +237,7 @@ class AssetGallery(QWidget):
             elif str(asset.get("type", "")).split(".")[0] in ("image", "background", "character", "cg", "ui"):
                 load_thumbnail(self.bridge, self.project, asset["uid"],
                                lambda pixmap, item=item, g=generation: self._thumbnail(g, item, pixmap),
-                               lambda error, g=generation: self._thumbnail_failed(g, error))
+                               lambda error, g=generation: self._thumbnail_failed(g, error), owner=self)
         shown = f"{self.offset + 1}-{self.offset + len(self.items)} of {self.total}" if self.items else "no assets"
         self.page_label.setText(shown)
         self.prev_button.setEnabled(self.offset > 0)
@@ -254,7 +271,8 @@ class AssetGallery(QWidget):
         if len(uids) == 1 or (current is not None and current.isSelected()):
             uid = uids[0] if len(uids) == 1 else current.data(UID_ROLE)
             self.bridge.call("GET", f"/assets/{uid}/sidecar", params={"project": self.project}, raw=True,
-                             on_done=lambda data, uid=uid: self._sidecar(uid, data), on_error=self._error)
+                             on_done=lambda data, uid=uid: self._sidecar(uid, data), on_error=self._error,
+                             owner=self)
         elif not uids:
             self.sidecar_view.setPlainText("")
 
@@ -275,7 +293,7 @@ class AssetGallery(QWidget):
             self.status.setText("Nothing to change: give tags to add or remove, or a licence.")
             return
         self.status.setText(f"Updating {len(uids)} asset(s)...")
-        self.bridge.post("/assets/bulk", body, on_done=self._bulk_done, on_error=self._error)
+        self.bridge.post("/assets/bulk", body, on_done=self._bulk_done, on_error=self._error, owner=self)
 
     def _bulk_done(self, answer: dict[str, Any]) -> None:
         self.add_tags.clear()

@@ -95,11 +95,15 @@ class FlagsPanel(QWidget):
         QShortcut(QKeySequence("Ctrl+F"), self, activated=self.filter_edit.setFocus,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         bridge.event.connect(self._on_event)
-        bridge.online_changed.connect(lambda online, _detail: online and self.reload())
+        bridge.online_changed.connect(self._on_online)  # a bound method: disconnected when the panel goes
         self.reload()
 
     def reload(self) -> None:
-        self.bridge.get("/api/flags", on_done=self._on_flags, on_error=self._error)
+        self.bridge.get("/api/flags", on_done=self._on_flags, on_error=self._error, owner=self)
+
+    def _on_online(self, online: bool, _detail: str) -> None:
+        if online:
+            self.reload()
 
     def _error(self, error: BridgeError) -> None:
         self.status.setText(f"Error: {error.message}")
@@ -141,7 +145,7 @@ class FlagsPanel(QWidget):
             row.update_flag({"enabled": not enabled})  # the server kept the old value
             self._error(error)
 
-        self.bridge.post(f"/api/flags/{name}", {"enabled": enabled}, on_done=done, on_error=failed)
+        self.bridge.post(f"/api/flags/{name}", {"enabled": enabled}, on_done=done, on_error=failed, owner=self)
 
     def _on_event(self, name: str, payload: dict[str, Any]) -> None:
         if name != "flags.changed":

@@ -95,7 +95,8 @@ class RecordInspector(QWidget):
         generation = self._generation
         self.status.setText("Loading...")
         self.bridge.get(f"/api/{self.folder}", params={"project": self.project},
-                        on_done=lambda answer: self._listed(generation, answer), on_error=self._error)
+                        on_done=lambda answer: self._listed(generation, answer), on_error=self._error,
+                        owner=self)
 
     def _listed(self, generation: int, answer: dict[str, Any]) -> None:
         if generation != self._generation:
@@ -112,7 +113,8 @@ class RecordInspector(QWidget):
             if entry["id"] == keep:
                 self.tree.setCurrentItem(row)
             self.bridge.get(f"/api/{self.folder}/{entry['id']}", params={"project": self.project},
-                            on_done=lambda record, g=generation: self._record(g, record), on_error=self._error)
+                            on_done=lambda record, g=generation: self._record(g, record), on_error=self._error,
+                            owner=self)
         self.tree.setSortingEnabled(True)
         for col in range(3):
             self.tree.resizeColumnToContents(col)
@@ -209,7 +211,8 @@ class ScenesInspector(RecordInspector):
                      (report.get("errors") or []) + (report.get("warnings") or [])]
             self._set_row(generation, record_id, None, found)
 
-        self.bridge.post("/api/scenario/validate", {"scene": data}, on_done=checked, on_error=self._error)
+        self.bridge.post("/api/scenario/validate", {"scene": data}, on_done=checked, on_error=self._error,
+                         owner=self)
 
 
 class CharactersInspector(RecordInspector):
@@ -243,4 +246,5 @@ class TimelineInspector(RecordInspector):
             self._set_row(generation, record_id, None, [f"missing scene {scene}" for scene in missing])
 
         if wanted:
-            self.bridge.get("/api/scenes", params={"project": self.project}, on_done=listed, on_error=self._error)
+            self.bridge.get("/api/scenes", params={"project": self.project}, on_done=listed, on_error=self._error,
+                            owner=self)

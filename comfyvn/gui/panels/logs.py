@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from comfyvn.core.logs import readable_line
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import on_screen
+from comfyvn.gui.panels.assets import scrolling
 
 SOURCES = {"all": "All sources", "system": "System log", "server": "Server", "render": "Render",
            "gui": "GUI log (gui.log)", "jobs": "Job logs", "studio": "Studio (this app)", "file": "Other file"}
@@ -122,13 +123,19 @@ class LogsPanel(QWidget):
         self.view.setStyleSheet("QPlainTextEdit { font-family: monospace; }")
         self.status = QLabel("looking for the server's log files...")
         self.status.setWordWrap(True)
+        self.view.setMinimumHeight(40)
         top = QHBoxLayout()
         for widget, stretch in ((self.source, 0), (self.picker, 0), (self.filter, 1), (self.follow, 0), (clear, 0)):
             top.addWidget(widget, stretch)
+        body = QWidget()
+        body_column = QVBoxLayout(body)
+        body_column.setContentsMargins(0, 0, 0, 0)
+        body_column.addLayout(top)
+        body_column.addWidget(self.view, 1)
         column = QVBoxLayout(self)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addLayout(top)
-        column.addWidget(self.view, 1)
+        column.setContentsMargins(4, 2, 4, 2)
+        column.setSpacing(2)
+        column.addWidget(scrolling(body), 1)  # a very short dock scrolls instead of growing the window
         column.addWidget(self.status)
         shortcuts = [("Filter", "Ctrl+F", self._focus_filter), ("Pause", "Ctrl+P", self.follow.toggle),
                      ("Clear", "Ctrl+K", self.clear), ("Refresh files", "F5", self.refresh_files)]
@@ -297,6 +304,8 @@ class LogsPanel(QWidget):
             return
         entry["busy"] = True
         params = {"tail": FIRST_TAIL} if entry["offset"] is None else {"offset": entry["offset"]}
+        if entry.get("file_id") and entry["offset"] is not None:
+            params["file_id"] = entry["file_id"]  # a rotation that already grew past our offset is noticed
 
         def done(answer: dict[str, Any]) -> None:
             entry["busy"] = False
@@ -308,6 +317,7 @@ class LogsPanel(QWidget):
                 text, logger, context = readable_line(raw)
                 self.add(tags_of(entry["source"], logger, context), text)
             entry["offset"] = int(answer.get("next_offset", 0))
+            entry["file_id"] = answer.get("file_id")
             if answer.get("truncated") and entry["offset"] > int(answer.get("offset", 0)):
                 self._fetch_file(name)  # more waits behind the byte limit
 

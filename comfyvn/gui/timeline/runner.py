@@ -173,7 +173,7 @@ class RunnerDock(QWidget):
             return
         self.busy = True
         self._say("…")
-        self.bridge.post(path, body, on_done=self._answered, on_error=self._failed)
+        self.bridge.post(path, body, on_done=self._answered, on_error=self._failed, owner=self)
 
     def _answered(self, answer: dict[str, Any]) -> None:
         self.busy = False

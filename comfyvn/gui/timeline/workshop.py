@@ -105,7 +105,7 @@ class WorkshopPane(QWidget):
 
     def refresh_scenes(self) -> None:
         self.bridge.get("/api/scenes", params={"project": self.project}, on_done=self._got_scenes,
-                        on_error=self._error)
+                        on_error=self._error, owner=self)
 
     def _got_scenes(self, answer: dict[str, Any]) -> None:
         current = self.scene_id
@@ -122,7 +122,7 @@ class WorkshopPane(QWidget):
             return
         self._say(f"Loading {scene_id}…")
         self.bridge.get(f"/api/scenes/{scene_id}", params={"project": self.project}, on_done=self._loaded,
-                        on_error=self._error)
+                        on_error=self._error, owner=self)
 
     def reload(self) -> None:
         self.load_scene(self.scene_id)
@@ -168,7 +168,7 @@ class WorkshopPane(QWidget):
         self._say(f"Saving {self.scene_id}…")
         ids = self._ids()
         self.bridge.call("PUT", f"/api/scenes/{self.scene_id}", params=params, json_body=self.document,
-                         on_done=self._saved, on_error=lambda error: self._save_failed(error, ids))
+                         on_done=self._saved, on_error=lambda error: self._save_failed(error, ids), owner=self)
 
     def _saved(self, answer: dict[str, Any]) -> None:
         self.revision = answer.get("revision")
@@ -201,7 +201,8 @@ class WorkshopPane(QWidget):
         self._validation += 1
         generation, ids = self._validation, self._ids()
         self.bridge.post("/api/scenario/validate", {"scene": self.document},
-                         on_done=lambda answer: self._validated(answer, generation, ids), on_error=self._error)
+                         on_done=lambda answer: self._validated(answer, generation, ids), on_error=self._error,
+                         owner=self)
 
     def _validated(self, answer: dict[str, Any], generation: int, ids: list[str]) -> None:
         if generation != self._validation:

@@ -50,7 +50,7 @@ class ExportControl(QWidget):
         self.launch_button.setEnabled(False)
         self._report("Export: submitting the job...", False)
         self.bridge.post("/api/export/renpy", {"project": self.project, **self.options},
-                         on_done=self._submitted, on_error=self._failed)
+                         on_done=self._submitted, on_error=self._failed, owner=self)
 
     def _submitted(self, answer: dict[str, Any]) -> None:
         if not isValid(self):  # the pane was closed before the answer came
@@ -62,7 +62,7 @@ class ExportControl(QWidget):
             self._finish(self._early.pop(self.job_id))
         else:  # the job may have ended before we knew its id: ask once
             self.bridge.get(f"/jobs/{self.job_id}", on_done=lambda a: self._check(a.get("job") or {}),
-                            on_error=self._failed)
+                            on_error=self._failed, owner=self)
 
     def _on_event(self, name: str, payload: dict[str, Any]) -> None:
         job = str(payload.get("job_id") or "")
@@ -98,7 +98,7 @@ class ExportControl(QWidget):
             return
         self.state = "fetching"
         self.bridge.get(f"/jobs/{self.job_id}", on_done=lambda a: self._succeeded(a.get("job") or {}),
-                        on_error=self._failed)
+                        on_error=self._failed, owner=self)
 
     def _succeeded(self, job: dict[str, Any]) -> None:
         if not isValid(self):  # the pane was closed before the answer came
@@ -126,7 +126,7 @@ class ExportControl(QWidget):
             self._report("Export the project first: there is no game to launch yet.", True)
             return
         self._report("Launching the game in Ren'Py...", False)
-        self.bridge.post("/api/viewer/start", {"project_path": self.out}, on_done=self._launched,
+        self.bridge.post("/api/viewer/start", {"project_path": self.out}, on_done=self._launched, owner=self,
                          on_error=lambda error: self._report(f"Cannot launch Ren'Py: {error.message}", True))
 
     def _launched(self, answer: dict[str, Any]) -> None:

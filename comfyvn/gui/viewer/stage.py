@@ -1,7 +1,8 @@
 """The viewer's stage: the background and the sprites of one presentation-plan stage, drawn with
 the project's art when the asset registry has it (the built-in renderer's or ComfyUI's), and a
-coloured placeholder otherwise. Art is looked up and downloaded through the bridge; nothing here
-touches the network or the disk on the UI thread."""
+coloured placeholder otherwise. Art is looked up and downloaded through the bridge, and decoded on a
+worker thread of Qt's global thread pool: nothing here touches the network or the disk, or decodes
+a full-size image, on the UI thread (only the cheap QImage -> QPixmap conversion happens there)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import hashlib
 import re
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -21,6 +22,7 @@ from PySide6.QtGui import (
     QPixmap,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
+from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 
@@ -39,12 +41,52 @@ def colour_of(name: str, *, light: int = 150) -> QColor:
     return QColor.fromHsl(digest[0] * 360 // 256, 110 + digest[1] % 80, light)
 
 
-class ArtCache:
+def decode_image(data: bytes) -> QImage:
+    """Decode image bytes (runs on a pool thread: QImage, unlike QPixmap, may be made off the UI thread)."""
+    return QImage.fromData(data)
+
+
+class _Decoder(QObject):
+    """Hands images decoded on pool threads back to the UI thread (one for the application, made
+    on the UI thread by the first download; never deleted, so pool threads can always emit on it)."""
+
+    decoded = Signal(object, object)  # callback, QImage: runs callback(image) on the UI thread
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoded.connect(self._run)
+
+    def _run(self, callback: Any, image: QImage) -> None:
+        callback(image)
+
+
+_decoder: _Decoder | None = None
+
+
+def decode_later(data: bytes, owner: QObject, on_done: Any) -> None:
+    """Decode ``data`` on a pool thread; ``on_done(QImage)`` runs on the UI thread unless ``owner``
+    was deleted meanwhile. Call it on the UI thread."""
+    global _decoder
+    if _decoder is None:
+        _decoder = _Decoder()
+    relay = _decoder
+
+    def deliver(image: QImage) -> None:
+        if isValid(owner):
+            on_done(image)
+
+    QThreadPool.globalInstance().start(lambda: relay.decoded.emit(deliver, decode_image(data)))
+
+
+class ArtCache(QObject):
     """Pixmaps of backgrounds and sprites, keyed by what the plan names; ``changed`` is called
     whenever a lookup finishes (found or not). A failed lookup is remembered as ``None`` (the
-    placeholder stays) and its message kept in ``errors``."""
+    placeholder stays) and its message kept in ``errors``. Answers and decoded images arriving
+    after the cache (a child of the pane that owns it) was deleted are dropped."""
 
-    def __init__(self, bridge: ServerBridge, project: str, changed: Any, report: Any = None) -> None:
+    def __init__(self, bridge: ServerBridge, project: str, changed: Any, report: Any = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.bridge, self.project, self._changed, self._report = bridge, project, changed, report
         self._art: dict[tuple[str, ...], Any] = {}
         self.errors: list[str] = []
@@ -69,7 +111,7 @@ class ArtCache:
             self.bridge.get("/assets", params={"project": self.project, "type": "background",
                                                "q": words[0] if words else ref, "limit": 50},
                             on_done=lambda answer: self._pick_background(key, words, answer),
-                            on_error=lambda error: self._missing(key, error))
+                            on_error=lambda error: self._missing(key, error), owner=self)
         return self._ready(key)
 
     def sprite(self, character: dict[str, Any]) -> QPixmap | None:
@@ -82,7 +124,7 @@ class ArtCache:
                                                "q": cid or name, "limit": 500},
                             on_done=lambda answer: self._pick_sprite(key, {cid.lower(), name.lower()} - {""},
                                                                      expression, answer),
-                            on_error=lambda error: self._missing(key, error))
+                            on_error=lambda error: self._missing(key, error), owner=self)
         return self._ready(key)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -109,11 +151,12 @@ class ArtCache:
             self._changed()
             return
         self.bridge.call("GET", f"/assets/{sidecar['uid']}/download", params={"project": self.project}, raw=True,
-                         on_done=lambda data: self._decoded(key, data),
-                         on_error=lambda error: self._missing(key, error))
+                         on_done=lambda data: decode_later(data, self, lambda image: self._decoded(key, image)),
+                         on_error=lambda error: self._missing(key, error), owner=self)
 
-    def _decoded(self, key: tuple[str, ...], data: bytes) -> None:
-        image = QImage.fromData(data)
+    def _decoded(self, key: tuple[str, ...], image: QImage) -> None:
+        if self._art.get(key) is not PENDING:
+            return  # cleared (another project) while it was decoding
         self._art[key] = QPixmap.fromImage(image) if not image.isNull() else None
         self._changed()
 

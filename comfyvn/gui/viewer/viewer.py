@@ -27,6 +27,7 @@ from shiboken6 import isValid
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.viewer.dialogue import Backlog, ChoiceMenu, DialogueBox
 from comfyvn.gui.viewer.export import ExportControl
+from comfyvn.gui.viewer.labels import ElidedLabel
 from comfyvn.gui.viewer.playback import CHOICE_POS, Position
 from comfyvn.gui.viewer.stage import ArtCache, StageWidget
 
@@ -41,7 +42,7 @@ class ViewerPane(QWidget):
         self.position: Position | None = None
         self.pending = 0  # requests in flight (tests wait for 0)
         self._ticket = 0  # answers for an older scene are dropped
-        self.art = ArtCache(bridge, project, self._art_arrived, self.report)
+        self.art = ArtCache(bridge, project, self._art_arrived, self.report, parent=self)
         self._build()
         self._keys()
         bridge.event.connect(self._on_event)
@@ -100,12 +101,12 @@ class ViewerPane(QWidget):
         self.advance_button = QPushButton("Advance >")
         self.advance_button.setToolTip("Next line (Space or Enter)")
         self.advance_button.clicked.connect(self.advance)
-        self.where = QLabel("")
+        self.where = ElidedLabel(minimum=60, maximum=280)  # a long scene id is elided, never widens the window
         self.where.setStyleSheet("color: #7f8c8d;")
-        self.where.setMinimumWidth(60)  # long scene ids must not widen the window past 1280 pixels
-        self.where.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setMinimumWidth(80)
+        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         for widget in (self.back_button, self.advance_button, self.where):
             bottom.addWidget(widget)
         bottom.addWidget(self.status, 1)
@@ -198,7 +199,7 @@ class ViewerPane(QWidget):
             self.report(f"{what} failed: {error.message}", True)
             self._sync_buttons()
 
-        self.bridge.call(method, path, on_done=done, on_error=failed, **kwargs)
+        self.bridge.call(method, path, on_done=done, on_error=failed, owner=self, **kwargs)
 
     def refresh_scenes(self) -> None:
         self._request("GET", "/api/scenes", self._scenes_listed, what="Listing scenes",
@@ -328,8 +329,7 @@ class ViewerPane(QWidget):
         self.choices.set_choices(here.choices if here.waiting_for_choice else [])
         self.choices.place(self.stage.frame_rect())
         where = f"{self.scene_id} / {here.node_id} / line {here.pos + 1}/{max(len(here.lines), 1)}"
-        self.where.setText(where)
-        self.where.setToolTip(where)
+        self.where.setText(where)  # elided to fit; the whole text in its tooltip
         self.stage.setFocus()
         self._sync_buttons()
 
@@ -356,7 +356,7 @@ class ViewerPane(QWidget):
                 self.slot_box.setItemData(self.slot_box.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
             self.slot_box.setEditText(typed or "slot1")
 
-        self.bridge.get("/api/save/list", on_done=listed,
+        self.bridge.get("/api/save/list", on_done=listed, owner=self,
                         on_error=lambda error: self.report(f"Listing saves failed: {error.message}", True))
 
     def save(self) -> None:
