@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -175,6 +176,7 @@ class ServerBridge(QObject):
     async def _request(self, method: str, path: str, *, params: Any, json_body: Any, files: Any, data: Any,
                        raw: bool) -> Any:
         assert self._client is not None
+        files, opened = await self._open_files(files)
         try:
             response = await self._client.request(method, path, params=params, json=json_body, files=files,
                                                   data=data)
@@ -190,6 +192,9 @@ class ServerBridge(QObject):
             self.retry_now()
             raise BridgeError(f"the call to {self.base_url}{path} failed ({exc.__class__.__name__}); "
                               "try again") from None
+        finally:
+            for handle in opened:
+                handle.close()
         if not self.online:  # an answer: the server is up again
             if self._socket_open:
                 self._set_online(True, self.base_url)
@@ -200,6 +205,25 @@ class ServerBridge(QObject):
         if raw:
             return response.content
         return response.json() if response.content else None
+
+    @staticmethod
+    async def _open_files(files: Any) -> tuple[Any, list[Any]]:
+        """Upload fields given as a :class:`~pathlib.Path` are opened here, off the UI thread (a file on
+        a slow disk or a network mount must not freeze the window), and closed after the call."""
+        if not isinstance(files, dict) or not any(isinstance(v, Path) for v in files.values()):
+            return files, []
+        ready, opened = dict(files), []
+        try:
+            for field, value in files.items():
+                if isinstance(value, Path):
+                    handle = await asyncio.to_thread(open, value, "rb")
+                    opened.append(handle)
+                    ready[field] = (value.name, handle)
+        except OSError as exc:
+            for handle in opened:
+                handle.close()
+            raise BridgeError(f"cannot open {value}: {exc.strerror or exc}") from None
+        return ready, opened
 
     @Slot(object, object)
     def _run_callback(self, callback: Callable[[Any], None], value: Any) -> None:

@@ -95,3 +95,15 @@ def test_a_call_that_times_out_on_a_busy_server_does_not_make_the_studio_offline
     finally:
         busy.stop()
         hang.close()
+
+
+def test_uploads_given_as_paths_are_read_by_the_bridge(qtbot, bridge, tmp_path):
+    from pathlib import Path
+
+    chat = Path(__file__).resolve().parents[2] / "examples" / "lantern_cafe_chat.jsonl"
+    answers, errors = [], []
+    bridge.call("POST", "/roleplay/import", files={"file": chat}, data={"dry_run": "true"}, on_done=answers.append)
+    bridge.call("POST", "/roleplay/import", files={"file": tmp_path / "gone.jsonl"}, on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(answers) and bool(errors), timeout=10000)
+    assert answers[0]["dry_run"] is True and answers[0]["participants"]
+    assert "cannot open" in errors[0].message and "gone.jsonl" in errors[0].message

@@ -19,6 +19,7 @@ on a network mount). Answers arriving after the dialog was deleted (WA_DeleteOnC
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -36,7 +37,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.dialogs.import_preview import ImportPreview
@@ -152,23 +152,10 @@ class ImportRoleplayDialog(QDialog):
         self.status.setStyleSheet(f"color: {color};" if color else "")
 
     def _send_file(self, url: str, field: str, path: str, form: dict[str, Any], on_done: Any, on_error: Any) -> None:
-        """Upload ``path`` as ``field``; the bridge's thread reads the file, closed on the answer."""
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed when the answer comes
-        except OSError as exc:
-            on_error(BridgeError(f"cannot open {path}: {exc.strerror or exc}"))
-            return
-
-        def finish(callback: Any) -> Any:
-            def run(value: Any) -> None:
-                handle.close()
-                if isValid(self):  # the dialog may have been closed meanwhile
-                    callback(value)
-            return run
-
+        """Upload ``path`` as ``field``; the bridge opens and reads the file on its own thread."""
         data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()}
-        self.bridge.call("POST", url, files={field: (os.path.basename(path), handle)}, data=data,
-                         on_done=finish(on_done), on_error=finish(on_error))
+        self.bridge.call("POST", url, files={field: Path(path)}, data=data, on_done=on_done, on_error=on_error,
+                         owner=self)
 
     # -- choosing and previewing ----------------------------------------------------------------
 
