@@ -69,12 +69,26 @@ class SettingsManager:
         return value
 
     def set(self, key: str, value: Any) -> dict[str, Any]:
-        """Set one dotted key (``server.port``) and persist it."""
+        """Set one dotted key (``server.port``) and persist it. The value replaces what was there (an
+        object is not merged into the stored one: ``save`` merges); the rest of the file is untouched."""
         try:
-            patch = nest(key, value)
+            nest(key, value)  # checks the key
         except ValueError as exc:
             raise InvalidInput(str(exc), details={"key": key}) from exc
-        return self.save(patch)
+        *parents, last = key.split(".")
+
+        def replace(data: dict[str, Any]) -> None:
+            here = data
+            for part in parents:
+                if not isinstance(here.get(part), dict):
+                    here[part] = {}
+                here = here[part]
+            here[last] = value
+
+        self._doc().mutate(replace)
+        if self._on_change:
+            self._on_change([key.split(".")[0]])
+        return self.all()
 
     def save(self, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Deep-merge ``patch`` into the file and return the effective settings."""

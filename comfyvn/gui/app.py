@@ -10,7 +10,7 @@ import argparse
 import itertools
 import sys
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu
 
@@ -141,6 +141,9 @@ def main(base_url: str | None = None, argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         bridge.stop()
+        pool = QThreadPool.globalInstance()  # image decodes still running must end before Python does
+        pool.clear()
+        pool.waitForDone()
 
 
 if __name__ == "__main__":

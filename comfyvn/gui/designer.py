@@ -133,7 +133,6 @@ class DesignerPane(QWidget):
                              ("Style", self.style_edit), ("Expressions", self.expressions_edit),
                              ("Default", self.default_box), ("Colour", colour_row)):
             form.addRow(label, field)
-        form.addRow(self.save_button)
 
         self.lora_table = QTableWidget(0, 2)
         self.lora_table.setHorizontalHeaderLabels(["LoRA file", "Strength"])
@@ -149,8 +148,10 @@ class DesignerPane(QWidget):
         lora_column.addLayout(_row(self.add_lora_button, self.remove_lora_button, self.save_loras_button))
         middle = _column(editor, lora_box)
         middle.layout().addStretch(1)
-        middle = scrolling(middle)  # the editor scrolls when the window is short
-        middle.setMinimumWidth(middle.widget().minimumSizeHint().width() + middle.verticalScrollBar().sizeHint().width())
+        fields = scrolling(middle)  # the editor scrolls when the window is short; Save stays in sight below it
+        fields.setMinimumWidth(fields.widget().minimumSizeHint().width() + fields.verticalScrollBar().sizeHint().width())
+        middle = _column(fields, self.save_button)
+        middle.layout().setStretch(0, 1)
 
         render_box = self.render_box = RenderBox(bridge, project, self.status.setText)
         # the render box's parts, by the names the pane's users and tests know

@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         self.notifications: list[tuple[str, str]] = []  # (title, text): every notification shown
         self.docks: dict[str, QDockWidget] = {}
         self._running: dict[str, float] = {}
+        self._ended: list[str] = []  # the latest finished job ids, in order (for a poll answered late)
+        self._ended_total = 0
         self._panel_menu = self.menuBar().addMenu("&Panels")
         self._view_menu = self.menuBar().addMenu("&View")
         for panel in panels or []:
@@ -174,19 +176,23 @@ class MainWindow(QMainWindow):
             self.server_state.setText(f"server: online ({self.bridge.base_url})")
             self.banner.hide()
             # job events sent while offline were missed: take the running jobs from the server again
-            known = set(self._running)
+            known, ended = set(self._running), self._ended_total
             self.bridge.get("/jobs/poll", params={"state": "running", "limit": 200},
-                            on_done=lambda answer: self._running_jobs(answer, known), owner=self)
+                            on_done=lambda answer: self._running_jobs(answer, known, ended), owner=self)
         else:
             self.server_state.setText("server: offline")
             self.banner_text.setText(f"The server is offline: {detail}. Retrying in the background.")
             self.banner.show()
 
-    def _running_jobs(self, answer: dict[str, Any], known: set[str]) -> None:
+    def _running_jobs(self, answer: dict[str, Any], known: set[str], ended: int) -> None:
         """The server's running jobs, plus those whose events came after the question (``known``: the
-        jobs shown when it was asked; one of them not running any more finished while we were away)."""
+        jobs shown when it was asked; one of them not running any more finished while we were away),
+        less those whose end was announced after it (``ended``: how many ends we had seen then)."""
         since = {job: value for job, value in self._running.items() if job not in known}
-        self._running = {str(job["id"]): float(job.get("progress") or 0.0) for job in answer.get("jobs") or []}
+        count = self._ended_total - ended
+        finished_since = set(self._ended[-count:]) if count else set()
+        self._running = {str(job["id"]): float(job.get("progress") or 0.0) for job in answer.get("jobs") or []
+                         if str(job["id"]) not in finished_since}
         self._running.update(since)
         self._show_progress()
 
@@ -196,6 +202,8 @@ class MainWindow(QMainWindow):
             self._running[job] = float(payload.get("progress") or 0.0)
         elif name == "on_job_finished" and job:
             self._running.pop(job, None)
+            self._ended = [*self._ended[-499:], job]
+            self._ended_total += 1
             state = payload.get("state")
             kind = payload.get("kind", "job")
             if state == "failed":

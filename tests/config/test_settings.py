@@ -52,6 +52,15 @@ def test_set_dotted_key_persists_only_that_key():
     assert SettingsManager().get("server.host") == "127.0.0.1"  # default still applies
 
 
+def test_set_replaces_an_object_where_save_merges_it():
+    manager = SettingsManager()
+    manager.save({"render": {"a": 1, "b": 2}, "server": {"port": 9001}})
+    manager.set("render", {"a": 1})  # the key's value is replaced: "b" is gone
+    assert manager.stored() == {"render": {"a": 1}, "server": {"port": 9001}}
+    manager.set("ui.font.size", 13)  # missing parents are made
+    assert manager.stored()["ui"] == {"font": {"size": 13}}
+
+
 def test_save_deep_merges_and_keeps_other_sections():
     manager = SettingsManager()
     manager.save({"ui": {"theme": "dark", "font": {"size": 12}}, "server": {"port": 9001}})

@@ -35,7 +35,7 @@ def test_chat_to_a_linted_game_through_the_widgets(qtbot, bridge, live_server, t
     window.resize(1280, 720)  # what the launcher opens on a first run
     window.activateWindow()
     viewer = window.router.show_pane()
-    qtbot.waitUntil(lambda: "no scenes yet" in viewer.status.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "no scenes yet" in viewer.status.full_text(), timeout=WAIT)
 
     # File > Import Roleplay (Ctrl+I): pick the chat, the preview shows, nothing is stored yet
     next(a for a in window.menuBar().actions()[0].menu().actions() if a.text().startswith("Import")).trigger()
@@ -73,7 +73,7 @@ def test_chat_to_a_linted_game_through_the_widgets(qtbot, bridge, live_server, t
         else:
             qtbot.keyClick(viewer.stage, Qt.Key.Key_Space)
         qtbot.waitUntil(lambda: viewer.pending == 0, timeout=WAIT)
-    assert viewer.position.finished, viewer.status.text()
+    assert viewer.position.finished, viewer.status.full_text()
     assert choices_made >= 1 and any(line.startswith("> ") for line in viewer.backlog.lines())
     screenshot(window, "flow_viewer")
     assert window.minimumSizeHint().width() <= 1280 and window.width() <= 1280  # long ids do not widen it
@@ -83,12 +83,12 @@ def test_chat_to_a_linted_game_through_the_widgets(qtbot, bridge, live_server, t
     viewer.exporter.options = {"lint": lint, "out": str(tmp_path / "game")}
     qtbot.mouseClick(viewer.exporter.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: viewer.exporter.state in ("succeeded", "failed"), timeout=240000)
-    assert viewer.exporter.state == "succeeded", viewer.status.text()
+    assert viewer.exporter.state == "succeeded", viewer.status.full_text()
     job = httpx.get(f"{live_server}/jobs/{viewer.exporter.job_id}").json()["job"]
     result = job["result"]
     assert (tmp_path / "game" / "game" / "script.rpy").is_file()
     if lint:
         assert result["lint"]["ok"], result["lint"]
-    assert viewer.exporter.launch_button.isEnabled() and "Launch it in Ren'Py" in viewer.status.text()
+    assert viewer.exporter.launch_button.isEnabled() and "Launch it in Ren'Py" in viewer.status.full_text()
     assert any(title == "Job finished" for title, _ in window.notifications)
     window.close()

@@ -323,6 +323,19 @@ def test_settings_keep_unsaved_edits_across_saves_and_other_clients(qtbot, bridg
         httpx.post(f"{live_server}/settings/save", json={"settings": {"render": {"by": "third"}}}).raise_for_status()
         qtbot.waitUntil(lambda: panel.port_spin.value() == 18202 and '"third"' in panel.render_edit.toPlainText(),
                         timeout=10000)
+        # saving the Render tab replaces the section (a deleted key is gone) and shows what was stored
+        panel.tabs.setCurrentIndex(2)
+        panel.render_edit.setPlainText('{"a": 1}')
+        panel.save_render()
+        qtbot.waitUntil(lambda: panel.status.text() == "Saved the render settings.", timeout=10000)
+        assert httpx.get(f"{live_server}/settings/get").json()["settings"]["render"] == {"a": 1}
+        # a host saved with a stray space is stored trimmed: the field shows that, nothing counts as edited
+        panel.tabs.setCurrentIndex(0)
+        panel.host_edit.setText("127.0.0.1 ")
+        panel.save_server()
+        qtbot.waitUntil(lambda: panel.status.text() == "Saved the server settings.", timeout=10000)
+        qtbot.wait(200)  # the settings.changed event of our own save comes too
+        assert panel.host_edit.text() == "127.0.0.1" and panel.edited() == [] and "kept" not in panel.status.text()
     finally:
         httpx.post(f"{live_server}/settings/save", json={"settings": {"server": before.get("server") or {},
                                                                       "render": before.get("render") or {}}})

@@ -96,3 +96,13 @@ def test_progress_forgets_jobs_that_finished_while_offline(qtbot, bridge):
     bridge.online_changed.emit(True, bridge.base_url)  # back: the server's running jobs are read again
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
     assert "lost-job" not in window._running
+
+
+def test_a_job_that_ends_before_the_poll_answer_is_not_added_back(qtbot, bridge):
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    known, ended = set(window._running), window._ended_total  # what a poll asked when sent
+    bridge.event.emit("on_job_started", {"job_id": "quick", "kind": "render.sprites"})
+    bridge.event.emit("on_job_finished", {"job_id": "quick", "kind": "render.sprites", "state": "succeeded"})
+    window._running_jobs({"jobs": [{"id": "quick", "progress": 0.5}]}, known, ended)  # an older answer
+    assert "quick" not in window._running and not window.progress.isVisible()

@@ -109,7 +109,7 @@ def test_plays_a_branching_scene_through_the_widgets(qtbot, pane):
     assert pane.dialogue.speaker_label.text() == "You" and "The End" in pane.dialogue.text_label.text()
     assert pane.backlog.lines()[-2:] == ["> Leave", "You: Sorry, I have to go."]
     qtbot.keyClick(pane.stage, Qt.Key.Key_Space)
-    assert "The end" in pane.status.text() and pane.position.node_id == "bye"
+    assert "The end" in pane.status.full_text() and pane.position.node_id == "bye"
 
 
 def test_save_and_load_a_slot(qtbot, pane):
@@ -118,7 +118,7 @@ def test_save_and_load_a_slot(qtbot, pane):
     qtbot.waitUntil(lambda: idle(pane) and pane.position.node_id == "bye", timeout=10000)
     pane.slot_box.setEditText("viewer1")
     qtbot.keyClick(pane.stage, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: "Saved to slot 'viewer1'" in pane.status.text(), timeout=10000)
+    qtbot.waitUntil(lambda: "Saved to slot 'viewer1'" in pane.status.full_text(), timeout=10000)
     qtbot.waitUntil(lambda: pane.slot_box.findText("viewer1") >= 0, timeout=10000)
 
     qtbot.keyClick(pane.stage, Qt.Key.Key_F5)  # restart: back at the first line
@@ -128,15 +128,15 @@ def test_save_and_load_a_slot(qtbot, pane):
     pane.slot_box.setEditText("viewer1")
     qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: idle(pane) and pane.position.node_id == "bye", timeout=10000)
-    assert "Loaded slot 'viewer1'" in pane.status.text() and pane.position.finished
+    assert "Loaded slot 'viewer1'" in pane.status.full_text() and pane.position.finished
     assert pane.dialogue.text_label.text().startswith("Sorry, I have to go.")
     qtbot.keyClick(pane.stage, Qt.Key.Key_Backspace)  # the loaded run keeps its undo history
     qtbot.waitUntil(lambda: idle(pane) and pane.position.node_id == "meet", timeout=10000)
 
     pane.slot_box.setEditText("no-such-slot")
     qtbot.mouseClick(pane.load_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "failed" in pane.status.text(), timeout=10000)
-    assert "no-such-slot" in pane.status.text() and "c0392b" in pane.status.styleSheet()
+    qtbot.waitUntil(lambda: "failed" in pane.status.full_text(), timeout=10000)
+    assert "no-such-slot" in pane.status.full_text() and "c0392b" in pane.status.styleSheet()
 
 
 def test_export_button_runs_the_job_and_offers_to_launch(qtbot, pane, live_server):
@@ -145,12 +145,12 @@ def test_export_button_runs_the_job_and_offers_to_launch(qtbot, pane, live_serve
     qtbot.mouseClick(pane.exporter.export_button, Qt.MouseButton.LeftButton)
     assert not pane.exporter.export_button.isEnabled()  # never blocks: the answer comes later
     qtbot.waitUntil(lambda: pane.exporter.state in ("succeeded", "failed"), timeout=60000)
-    assert pane.exporter.state == "succeeded", pane.status.text()
+    assert pane.exporter.state == "succeeded", pane.status.full_text()
     assert pane.exporter.job_id and (Path(pane.exporter.out) / "game").is_dir()
-    assert pane.exporter.launch_button.isEnabled() and "Launch it in Ren'Py" in pane.status.text()
+    assert pane.exporter.launch_button.isEnabled() and "Launch it in Ren'Py" in pane.status.full_text()
 
     qtbot.mouseClick(pane.exporter.launch_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: pane.exporter.launched is not None or "Cannot launch" in pane.status.text(),
+    qtbot.waitUntil(lambda: pane.exporter.launched is not None or "Cannot launch" in pane.status.full_text(),
                     timeout=30000)
     if pane.exporter.launched is not None:  # a Ren'Py is installed here: stop the game again
         httpx.post(live_server + "/api/viewer/stop", timeout=30)
@@ -194,7 +194,7 @@ def test_bottom_bar_labels_never_overlap_and_long_ids_are_elided(qtbot, pane, se
     qtbot.waitUntil(lambda: pane.scene_box.findData(LONG_ID) >= 0 and idle(pane), timeout=10000)
     pane.open_scene(LONG_ID)
     qtbot.waitUntil(lambda: pane.scene_id == LONG_ID and pane.position is not None and idle(pane), timeout=10000)
-    assert pane.status.text() == "Started"
+    assert pane.status.full_text() == "Started"
     for width in (1280, 960, 700):  # alone, and beside the docks of a 1280x720 window
         pane.resize(width, 720)
         qtbot.waitUntil(lambda width=width: pane.width() == max(width, pane.minimumSizeHint().width()), timeout=5000)
@@ -202,10 +202,18 @@ def test_bottom_bar_labels_never_overlap_and_long_ids_are_elided(qtbot, pane, se
         assert not where.intersects(status), (width, where, status)
         assert where.right() < status.left() and where.width() >= 60, (width, where, status)
         full = pane.where.full_text()
-        assert full.startswith(LONG_ID) and pane.where.toolTip() == full
+        assert full.endswith(LONG_ID) and pane.where.toolTip() == full
+        assert pane.where.text().startswith(f"{pane.position.node_id} / line")  # the node is never cut
         assert pane.where.text() != full and "…" in pane.where.text()  # elided to fit
         assert pane.where.fontMetrics().horizontalAdvance(pane.where.text()) <= where.width()
     assert pane.minimumSizeHint().width() <= 1280  # a long id does not widen the window
+    stage_height = pane.stage.height()
+    message = "Loading art failed: " + "the server said something long. " * 20
+    pane.report(message, error=True)  # a long error stays one line: the bar and the stage keep their size
+    qtbot.wait(50)
+    assert pane.status.full_text() == message and pane.status.toolTip() == message
+    assert pane.status.height() < 2 * pane.status.fontMetrics().height() + 12
+    assert pane.stage.height() == stage_height
     screenshot(pane, "viewer_long_id")
     pane.open_scene("viewer_cafe")
     qtbot.waitUntil(lambda: pane.scene_id == "viewer_cafe" and pane.position is not None and idle(pane),
@@ -216,16 +224,17 @@ def test_bottom_bar_labels_never_overlap_and_long_ids_are_elided(qtbot, pane, se
 def test_art_is_decoded_off_the_ui_thread(qtbot, bridge, seeded, monkeypatch):
     import threading
 
+    from comfyvn.gui import images
     from comfyvn.gui.viewer import stage as stage_module
 
     threads = []
-    decode = stage_module.decode_image
+    decode = images.decode_image
 
     def recording(data):
         threads.append(threading.current_thread())
         return decode(data)
 
-    monkeypatch.setattr(stage_module, "decode_image", recording)
+    monkeypatch.setattr(images, "decode_image", recording)
     art = stage_module.ArtCache(bridge, "default", lambda: None)
     mira = {"id": "mira", "name": "Mira", "expression": "joy", "xalign": 0.2}
     assert art.background({"image": "cafe"}) is None and art.sprite(mira) is None  # asked for, not there yet

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.images import decode_later
 from comfyvn.gui.panels import scrolling
 
 TYPES = ["", "image", "background", "character.sprite", "character.portrait", "character.expression", "cg", "ui",
@@ -44,10 +45,12 @@ def load_thumbnail(bridge: ServerBridge, project: str, uid: str, on_pixmap: Call
     thread. While the server is still making the thumbnail (404), the file itself is used.
     Answers arriving after ``owner`` (the widget that asked) was deleted are dropped."""
 
-    def show(data: bytes) -> None:
-        pixmap = QPixmap()
-        if pixmap.loadFromData(data):
-            on_pixmap(pixmap)
+    def show(data: bytes) -> None:  # the whole file: decoded off the UI thread
+        decode_later(data, owner, shown)
+
+    def shown(image: Any) -> None:
+        if not image.isNull():
+            on_pixmap(QPixmap.fromImage(image))
         elif on_error is not None:
             on_error(BridgeError(f"asset {uid} is not a picture"))
 

@@ -277,9 +277,7 @@ class SettingsPanel(DiscoverySection, QWidget):
 
     def _saved(self, answer: dict[str, Any], section: str) -> None:
         self.settings = answer.get("settings") or self.settings
-        for field in SECTION_FIELDS[section]:  # what was saved is the new baseline for "edited"
-            if self._current(field) == self._stored(field):
-                self.loaded[field] = self._current(field)
+        self._show_fields(list(SECTION_FIELDS[section]), force=True)  # as stored (normalised): the new baseline
         self._say(f"Saved the {section} settings.")
 
     def save_render(self) -> None:
@@ -291,7 +289,8 @@ class SettingsPanel(DiscoverySection, QWidget):
         if not isinstance(render, dict):
             self._error(BridgeError("the render settings must be a JSON object"))
             return
-        self.bridge.post("/settings/save", {"settings": {"render": render}},
+        # the tab shows the whole section, so saving replaces it (a key deleted here is deleted)
+        self.bridge.post("/settings/set", {"key": "render", "value": render},
                          on_done=lambda a: self._saved(a, "render"), on_error=self._error, owner=self)
 
     def save_current(self) -> None:

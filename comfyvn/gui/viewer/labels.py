@@ -14,9 +14,9 @@ class ElidedLabel(QLabel):
     and elides the text again whenever it is resized. :meth:`full_text` is the text set."""
 
     def __init__(self, text: str = "", *, minimum: int = 60, maximum: int = 320,
-                 parent: QWidget | None = None) -> None:
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._full = ""
+        self._full, self._mode = "", mode
         self.setMinimumWidth(minimum)
         self.setMaximumWidth(maximum)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -49,6 +49,6 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         room = max(self.width() - self._padding(), 0)
-        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, room)
+        shown = self.fontMetrics().elidedText(self._full, self._mode, room)
         if shown != super().text():
             super().setText(shown)

@@ -10,7 +10,12 @@ import hashlib
 import re
 from typing import Any
 
-from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
+from PySide6.QtCore import (
+    QObject,
+    QRectF,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -22,9 +27,9 @@ from PySide6.QtGui import (
     QPixmap,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
-from shiboken6 import isValid
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.images import decode_later
 
 SPRITE_HEIGHT = 0.86  # of the stage's height; sprites stand on the bottom edge
 ASPECT = 16 / 9
@@ -39,43 +44,6 @@ def colour_of(name: str, *, light: int = 150) -> QColor:
     """A stable colour for a name (placeholders keep their look between runs)."""
     digest = hashlib.sha256((name or "?").encode("utf-8")).digest()
     return QColor.fromHsl(digest[0] * 360 // 256, 110 + digest[1] % 80, light)
-
-
-def decode_image(data: bytes) -> QImage:
-    """Decode image bytes (runs on a pool thread: QImage, unlike QPixmap, may be made off the UI thread)."""
-    return QImage.fromData(data)
-
-
-class _Decoder(QObject):
-    """Hands images decoded on pool threads back to the UI thread (one for the application, made
-    on the UI thread by the first download; never deleted, so pool threads can always emit on it)."""
-
-    decoded = Signal(object, object)  # callback, QImage: runs callback(image) on the UI thread
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.decoded.connect(self._run)
-
-    def _run(self, callback: Any, image: QImage) -> None:
-        callback(image)
-
-
-_decoder: _Decoder | None = None
-
-
-def decode_later(data: bytes, owner: QObject, on_done: Any) -> None:
-    """Decode ``data`` on a pool thread; ``on_done(QImage)`` runs on the UI thread unless ``owner``
-    was deleted meanwhile. Call it on the UI thread."""
-    global _decoder
-    if _decoder is None:
-        _decoder = _Decoder()
-    relay = _decoder
-
-    def deliver(image: QImage) -> None:
-        if isValid(owner):
-            on_done(image)
-
-    QThreadPool.globalInstance().start(lambda: relay.decoded.emit(deliver, decode_image(data)))
 
 
 class ArtCache(QObject):

@@ -101,11 +101,10 @@ class ViewerPane(QWidget):
         self.advance_button = QPushButton("Advance >")
         self.advance_button.setToolTip("Next line (Space or Enter)")
         self.advance_button.clicked.connect(self.advance)
-        self.where = ElidedLabel(minimum=60, maximum=280)  # a long scene id is elided, never widens the window
+        self.where = ElidedLabel(minimum=60, maximum=280, mode=Qt.TextElideMode.ElideRight)  # a long scene id is elided, never widens the window
         self.where.setStyleSheet("color: #7f8c8d;")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setMinimumWidth(80)
+        # one line, cut at the right (the whole message in the tooltip): a long error must not grow the bar
+        self.status = ElidedLabel(minimum=80, maximum=16777215, mode=Qt.TextElideMode.ElideRight)
         self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         for widget in (self.back_button, self.advance_button, self.where):
             bottom.addWidget(widget)
@@ -328,8 +327,8 @@ class ViewerPane(QWidget):
         self.dialogue.show_line(speaker, text, kind=kind)
         self.choices.set_choices(here.choices if here.waiting_for_choice else [])
         self.choices.place(self.stage.frame_rect())
-        where = f"{self.scene_id} / {here.node_id} / line {here.pos + 1}/{max(len(here.lines), 1)}"
-        self.where.setText(where)  # elided to fit; the whole text in its tooltip
+        where = f"{here.node_id} / line {here.pos + 1}/{max(len(here.lines), 1)} / {self.scene_id}"
+        self.where.setText(where)  # the scene id is cut first to fit; the whole text in its tooltip
         self.stage.setFocus()
         self._sync_buttons()
 
