@@ -14,6 +14,16 @@ pytest.importorskip("PySide6", reason="the Studio needs PySide6 (pip install -e 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"  # for review; not committed
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quiet_thread_pool() -> Iterator[None]:
+    """Pictures decode on Qt's global thread pool: let it finish before Python shuts down (as the
+    Studio's main() does), or a decode still running then can crash the interpreter."""
+    yield
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(10000)
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a real server (``comfyvn serve``) with its own runtime folder."""
