@@ -259,3 +259,14 @@ def test_viewer_drops_answers_after_it_is_deleted(qtbot, bridge, seeded, monkeyp
         return made
 
     assert answers_after_deletion(qtbot, bridge, monkeypatch, make) >= 1
+
+
+def test_art_asked_for_before_a_project_switch_is_dropped(qtbot, bridge, seeded):
+    from comfyvn.gui.viewer import stage as stage_module
+
+    art = stage_module.ArtCache(bridge, "default", lambda: None)
+    mira = {"id": "mira", "name": "Mira", "expression": "joy", "xalign": 0.2}
+    assert art.sprite(mira) is None  # asked for in "default"...
+    art.clear("no-such-project")  # ...then the viewer switched projects before the answer came
+    qtbot.wait(1500)
+    assert art.sprite(mira) is None and not art.errors  # nothing of "default" arrives, no false 404 report

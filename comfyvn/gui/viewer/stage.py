@@ -58,6 +58,12 @@ class ArtCache(QObject):
         self.bridge, self.project, self._changed, self._report = bridge, project, changed, report
         self._art: dict[tuple[str, ...], Any] = {}
         self.errors: list[str] = []
+        self._generation = 0  # bumped by clear(): answers asked for before it are dropped
+
+    def _fresh(self, callback: Any) -> Any:
+        """``callback`` that does nothing once the cache was cleared (another project) after the ask."""
+        generation = self._generation
+        return lambda value: callback(value) if generation == self._generation else None
 
     def forget_missing(self) -> None:
         """Look again for the art not found so far (new assets were registered)."""
@@ -65,6 +71,7 @@ class ArtCache(QObject):
 
     def clear(self, project: str | None = None) -> None:
         self._art.clear()
+        self._generation += 1
         if project is not None:
             self.project = project
 
@@ -78,8 +85,8 @@ class ArtCache(QObject):
             words = _words(ref)
             self.bridge.get("/assets", params={"project": self.project, "type": "background",
                                                "q": words[0] if words else ref, "limit": 50},
-                            on_done=lambda answer: self._pick_background(key, words, answer),
-                            on_error=lambda error: self._missing(key, error), owner=self)
+                            on_done=self._fresh(lambda answer: self._pick_background(key, words, answer)),
+                            on_error=self._fresh(lambda error: self._missing(key, error)), owner=self)
         return self._ready(key)
 
     def sprite(self, character: dict[str, Any]) -> QPixmap | None:
@@ -90,9 +97,9 @@ class ArtCache(QObject):
             self._art[key] = PENDING
             self.bridge.get("/assets", params={"project": self.project, "type": "character.sprite",
                                                "q": cid or name, "limit": 500},
-                            on_done=lambda answer: self._pick_sprite(key, {cid.lower(), name.lower()} - {""},
-                                                                     expression, answer),
-                            on_error=lambda error: self._missing(key, error), owner=self)
+                            on_done=self._fresh(lambda answer: self._pick_sprite(
+                                key, {cid.lower(), name.lower()} - {""}, expression, answer)),
+                            on_error=self._fresh(lambda error: self._missing(key, error)), owner=self)
         return self._ready(key)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -119,12 +126,11 @@ class ArtCache(QObject):
             self._changed()
             return
         self.bridge.call("GET", f"/assets/{sidecar['uid']}/download", params={"project": self.project}, raw=True,
-                         on_done=lambda data: decode_later(data, self, lambda image: self._decoded(key, image)),
-                         on_error=lambda error: self._missing(key, error), owner=self)
+                         on_done=self._fresh(lambda data: decode_later(
+                             data, self, self._fresh(lambda image: self._decoded(key, image)))),
+                         on_error=self._fresh(lambda error: self._missing(key, error)), owner=self)
 
     def _decoded(self, key: tuple[str, ...], image: QImage) -> None:
-        if self._art.get(key) is not PENDING:
-            return  # cleared (another project) while it was decoding
         self._art[key] = QPixmap.fromImage(image) if not image.isNull() else None
         self._changed()
 
