@@ -39,15 +39,13 @@ class FlagRow(QFrame):
         self.toggle.setObjectName(f"flag_{self.name}")
         self.meta = QLabel()
         self.meta.setStyleSheet("color: #666;")
+        self.meta.setWordWrap(True)
         self.description = QLabel(str(flag.get("description", "")))
         self.description.setWordWrap(True)
-        top = QHBoxLayout()
-        top.addWidget(self.toggle)
-        top.addStretch(1)
-        top.addWidget(self.meta)
-        column = QVBoxLayout(self)
+        column = QVBoxLayout(self)  # stacked, not side by side: a row fits a narrow dock without clipping
         column.setContentsMargins(6, 4, 6, 4)
-        column.addLayout(top)
+        column.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addWidget(self.meta)
         column.addWidget(self.description)
         self.update_flag(flag)
 
@@ -83,6 +81,7 @@ class FlagsPanel(QWidget):
         self.list_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap to the width
         scroll.setWidget(self.list_widget)
         self.status = QLabel("Loading flags…")
         self.status.setWordWrap(True)
