@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.status import StatusLine
 
 
 class FlagRow(QFrame):
@@ -83,8 +84,7 @@ class FlagsPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap to the width
         scroll.setWidget(self.list_widget)
-        self.status = QLabel("Loading flags…")
-        self.status.setWordWrap(True)
+        self.status = StatusLine("Loading flags…")
         column = QVBoxLayout(self)
         column.addLayout(top)
         column.addWidget(scroll, 1)
@@ -105,12 +105,10 @@ class FlagsPanel(QWidget):
             self.reload()
 
     def _error(self, error: BridgeError) -> None:
-        self.status.setText(f"Error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.say(f"Error: {error.message}", error=True)
 
     def _say(self, text: str) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("")
+        self.status.say(text)
 
     def _on_flags(self, answer: dict[str, Any]) -> None:
         flags = answer.get("flags") or []

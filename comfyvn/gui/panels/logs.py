@@ -25,7 +25,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -37,6 +36,7 @@ from comfyvn.core.logs import readable_line
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import on_screen
 from comfyvn.gui.panels.assets import scrolling
+from comfyvn.gui.status import StatusLine
 
 SOURCES = {"all": "All sources", "system": "System log", "server": "Server", "render": "Render",
            "gui": "GUI log (gui.log)", "jobs": "Job logs", "studio": "Studio (this app)", "file": "Other file"}
@@ -121,8 +121,7 @@ class LogsPanel(QWidget):
         self.view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.view.setMaximumBlockCount(max_lines)
         self.view.setStyleSheet("QPlainTextEdit { font-family: monospace; }")
-        self.status = QLabel("looking for the server's log files...")
-        self.status.setWordWrap(True)
+        self.status = StatusLine("looking for the server's log files...")
         self.view.setMinimumHeight(40)
         top = QHBoxLayout()
         for widget, stretch in ((self.source, 0), (self.picker, 0), (self.filter, 1), (self.follow, 0), (clear, 0)):
@@ -246,13 +245,11 @@ class LogsPanel(QWidget):
 
     def _set_status(self, text: str) -> None:
         self.failed = False
-        self.status.setText(text)
-        self.status.setStyleSheet("")
+        self.status.say(text)
 
     def _error(self, error: BridgeError) -> None:
         self.failed = True
-        self.status.setText(f"error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.say(f"error: {error.message}", error=True)
 
     # -- log files (GET /api/logs) ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import on_screen
+from comfyvn.gui.status import StatusLine
 
 COLUMNS = ["Device", "Status", "Where", "Load", "Queued", "Done", "Failed", "Mean", "p50", "Max", "Cost",
            "GPU min"]
@@ -59,8 +60,7 @@ class SchedulerPanel(QWidget):
             self.tree.setColumnWidth(column, 70)
         self.summary = QLabel("loading...")
         self.summary.setWordWrap(True)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()
         refresh = QPushButton("Refresh")
         refresh.setToolTip("Reload the board now (F5); it also refreshes itself every 2 s")
         refresh.clicked.connect(self.refresh)
@@ -127,8 +127,7 @@ class SchedulerPanel(QWidget):
 
     def _error(self, error: BridgeError) -> None:
         self._in_flight = max(0, self._in_flight - 1)
-        self.status.setText(f"error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.say(f"error: {error.message}", error=True)
 
     # -- drawing -------------------------------------------------------------------------------
 
@@ -136,8 +135,7 @@ class SchedulerPanel(QWidget):
         if self._in_flight:
             return
         self.refreshes += 1
-        self.status.setText("")
-        self.status.setStyleSheet("")
+        self.status.say("")
         devices = self.board.get("devices") or []
         current = self.tree.currentItem().text(0) if self.tree.currentItem() else None
         self.tree.clear()

@@ -42,6 +42,7 @@ from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import scrolling
 from comfyvn.gui.panels.flags import FlagsPanel
 from comfyvn.gui.panels.settings_discover import DiscoverySection
+from comfyvn.gui.status import StatusLine
 
 PROVIDER_COLUMNS = ["id", "kind", "base_url", "enabled", "health"]
 PORT_RANGE = 50  # ports Find Open Port tries
@@ -64,8 +65,7 @@ class SettingsPanel(DiscoverySection, QWidget):
         self.flags = FlagsPanel(bridge)
         self.tabs.addTab(self.flags, "&Debug && Flags")
         self.tabs.setTabToolTip(3, "Debug & Feature Flags")
-        self.status = QLabel("Loading settings…")
-        self.status.setWordWrap(True)
+        self.status = StatusLine("Loading settings…")
         column = QVBoxLayout(self)
         column.setContentsMargins(4, 4, 4, 4)
         column.addWidget(self.tabs, 1)
@@ -170,12 +170,10 @@ class SettingsPanel(DiscoverySection, QWidget):
         self.load_providers()
 
     def _error(self, error: BridgeError) -> None:
-        self.status.setText(f"Error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.say(f"Error: {error.message}", error=True)
 
     def _say(self, text: str) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("")
+        self.status.say(text)
 
     def _on_settings(self, answer: dict[str, Any]) -> None:
         self.settings = answer.get("settings") or {}

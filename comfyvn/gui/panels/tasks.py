@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.status import StatusLine
 
 COLUMNS = ["Kind", "State", "Progress", "Message", "Age"]
 KIND, STATE, PROGRESS, MESSAGE, AGE = range(len(COLUMNS))
@@ -131,8 +132,7 @@ class TasksPanel(QWidget):
             self.tree.setColumnWidth(column, width)
         self.counts = QLabel("")
         self.counts.setWordWrap(True)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()
         refresh = QPushButton("Refresh")
         refresh.setToolTip("Reload the job list (F5)")
         refresh.clicked.connect(self.refresh)
@@ -252,12 +252,10 @@ class TasksPanel(QWidget):
         item.setText(AGE, age_text((end or time.time()) - float(created)))
 
     def _error(self, error: BridgeError) -> None:
-        self.status.setText(f"error: {error.message}")
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.say(f"error: {error.message}", error=True)
 
     def _say(self, text: str) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("")
+        self.status.say(text)
 
     # -- actions -------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.status import StatusLine
 from comfyvn.gui.timeline.workshop import WorkshopPane
 
 RANDOM = "(random by weight)"
@@ -89,8 +90,7 @@ class RunnerDock(QWidget):
         self.vars_view = QPlainTextEdit()
         self.vars_view.setReadOnly(True)
         self.vars_view.setMaximumHeight(90)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = StatusLine()
         column = QVBoxLayout(self)
         column.addLayout(form)
         column.addLayout(buttons)
@@ -232,5 +232,4 @@ class RunnerDock(QWidget):
         self.breakpoint_list.addItems(sorted(self.workshop.breakpoints))
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
+        self.status.say(text, error=error)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
+from comfyvn.gui.status import StatusLine
 from comfyvn.gui.timeline import graph
 from comfyvn.gui.timeline.canvas import GraphScene, GraphView
 from comfyvn.gui.timeline.items import HEADER, HEIGHT, WIDTH
@@ -56,8 +57,7 @@ class WorkshopPane(QWidget):
         self.picker.setMinimumWidth(140)
         self.picker.setToolTip("The scene to edit")
         self.picker.activated.connect(lambda _: self.switch_scene(self.picker.currentData()))
-        self.status = QLabel("Loading the scene list…")
-        self.status.setWordWrap(True)
+        self.status = StatusLine("Loading the scene list…")
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(VALIDATE_DELAY_MS)
@@ -384,5 +384,4 @@ class WorkshopPane(QWidget):
         self._say(error.message, error=True)
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet("color: #c0392b;" if error else "")
+        self.status.say(text, error=error)
