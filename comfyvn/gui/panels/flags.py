@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.status import StatusLine
+from comfyvn.gui.widgets import StatusLine
 
 
 class FlagRow(QFrame):

@@ -20,8 +20,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -36,7 +35,7 @@ from comfyvn.core.logs import readable_line
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import on_screen
 from comfyvn.gui.panels.assets import scrolling
-from comfyvn.gui.status import StatusLine
+from comfyvn.gui.widgets import StatusLine, shortcut_action
 
 SOURCES = {"all": "All sources", "system": "System log", "server": "Server", "render": "Render",
            "gui": "GUI log (gui.log)", "jobs": "Job logs", "studio": "Studio (this app)", "file": "Other file"}
@@ -141,11 +140,7 @@ class LogsPanel(QWidget):
         shortcuts += [(label, f"Alt+{n}", lambda _=False, i=n - 1: self.source.setCurrentIndex(i))
                       for n, label in enumerate(SOURCES.values(), start=1)]
         for text, keys, slot in shortcuts:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
+            shortcut_action(self, text, keys, slot)
         self.relay = _Relay(self)
         self.relay.record.connect(self._studio_record)  # a bound slot: Qt disconnects it with the panel
         self.handler = StudioLogHandler(self.relay)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import on_screen
-from comfyvn.gui.status import StatusLine
+from comfyvn.gui.widgets import StatusLine, shortcut_action
 
 COLUMNS = ["Device", "Status", "Where", "Load", "Queued", "Done", "Failed", "Mean", "p50", "Max", "Cost",
            "GPU min"]
@@ -72,11 +72,7 @@ class SchedulerPanel(QWidget):
         column.addLayout(top)
         column.addWidget(self.tree, 1)
         column.addWidget(self.status)
-        action = QAction("Refresh", self)
-        action.setShortcut(QKeySequence("F5"))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(self.refresh)
-        self.addAction(action)
+        shortcut_action(self, "Refresh", "F5", self.refresh)
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(lambda: on_screen(self) and self.refresh())  # a hidden dock tab: no polling

@@ -42,7 +42,7 @@ from comfyvn.gui.bridge import BridgeError, ServerBridge
 from comfyvn.gui.panels import scrolling
 from comfyvn.gui.panels.flags import FlagsPanel
 from comfyvn.gui.panels.settings_discover import DiscoverySection
-from comfyvn.gui.status import StatusLine
+from comfyvn.gui.widgets import StatusLine
 
 PROVIDER_COLUMNS = ["id", "kind", "base_url", "enabled", "health"]
 PORT_RANGE = 50  # ports Find Open Port tries

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.status import StatusLine
+from comfyvn.gui.widgets import StatusLine, shortcut_action
 
 COLUMNS = ["Kind", "State", "Progress", "Message", "Age"]
 KIND, STATE, PROGRESS, MESSAGE, AGE = range(len(COLUMNS))
@@ -163,12 +163,7 @@ class TasksPanel(QWidget):
         self.refresh()
 
     def _action(self, text: str, shortcut: str, slot: Any) -> QAction:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
+        return shortcut_action(self, text, shortcut, slot)
 
     # -- data ----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.status import StatusLine
 from comfyvn.gui.timeline.workshop import WorkshopPane
+from comfyvn.gui.widgets import StatusLine, shortcut_action
 
 RANDOM = "(random by weight)"
 
@@ -67,13 +67,8 @@ class RunnerDock(QWidget):
         self.actions_by_name: dict[str, QAction] = {}
         for name, text, keys, slot in [("restart", "Restart", "Ctrl+F5", self.restart), ("step", "Step", "F10", self.step),
                                        ("back", "Back", "Shift+F10", self.back), ("run", "Run", "F5", self.run)]:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.setToolTip(f"{text} ({keys})")
-            action.triggered.connect(slot)
-            self.addAction(action)
-            self.actions_by_name[name] = action
+            action = self.actions_by_name[name] = shortcut_action(
+                self, text, keys, slot, context=Qt.ShortcutContext.WindowShortcut)
             button = QToolButton()
             button.setDefaultAction(action)
             buttons.addWidget(button)

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from comfyvn.gui.bridge import BridgeError, ServerBridge
-from comfyvn.gui.status import StatusLine
 from comfyvn.gui.timeline import graph
 from comfyvn.gui.timeline.canvas import GraphScene, GraphView
 from comfyvn.gui.timeline.items import HEADER, HEIGHT, WIDTH
 from comfyvn.gui.unsaved import UnsavedGuard
+from comfyvn.gui.widgets import StatusLine, shortcut_action
 
 VALIDATE_DELAY_MS = 250
 
@@ -79,13 +79,7 @@ class WorkshopPane(QWidget):
             ("layout", "Auto-layout", "Ctrl+L", self.auto_layout),
             ("fit", "Fit", "Ctrl+0", self.view.fit),
         ]:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.setToolTip(f"{text} ({keys})")
-            action.triggered.connect(slot)
-            self.addAction(action)
-            self.actions_by_name[name] = action
+            action = self.actions_by_name[name] = shortcut_action(self, text, keys, slot)
             bar.addAction(action)
         column = QVBoxLayout(self)
         column.setContentsMargins(4, 4, 4, 4)
