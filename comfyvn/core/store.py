@@ -47,6 +47,14 @@ def dumps(obj: Any) -> str:
         return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def dump_bytes(obj: Any) -> bytes:
+    """:func:`dumps` as the UTF-8 bytes a file holds (orjson's own output, no round trip through str)."""
+    try:
+        return orjson.dumps(obj, option=_ORJSON_FILE)
+    except TypeError:
+        return dumps(obj).encode("utf-8")
+
+
 def canonical_bytes(value: Any) -> bytes:
     """Compact JSON with sorted keys, UTF-8: the one form digests are taken of. Non-finite
     numbers are not JSON and are refused (InvalidInput)."""
@@ -159,14 +167,16 @@ def _umask() -> int:
     return _umask_value
 
 
-def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:
+def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> bytes:
+    """Write ``obj`` as canonical JSON (:func:`dumps`) atomically; the bytes written."""
     try:
-        text = dumps(obj)
+        data = dump_bytes(obj)
     except RecursionError:
         raise InvalidInput(f"cannot save {Path(path).name}: the data is nested too deeply") from None
-    except ValueError as exc:  # e.g. a circular reference
+    except ValueError as exc:  # e.g. a circular reference, text that is not UTF-8 (lone surrogates)
         raise InvalidInput(f"cannot save {Path(path).name}: {exc}") from None
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, data, mode=mode)
+    return data
 
 
 def read_json(path: Path, default: Any = None) -> Any:

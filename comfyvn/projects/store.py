@@ -32,7 +32,14 @@ from filelock import FileLock
 from comfyvn.config import runtime_paths
 from comfyvn.core import modder_hooks
 from comfyvn.core.errors import Conflict, InvalidInput, NotFound
-from comfyvn.core.store import LOCK_TIMEOUT_SECONDS, atomic_write_json, deep_merge, dumps, read_json
+from comfyvn.core.store import (
+    LOCK_TIMEOUT_SECONDS,
+    atomic_write_bytes,
+    atomic_write_json,
+    deep_merge,
+    dump_bytes,
+    read_json,
+)
 from comfyvn.projects.kinds import KINDS, Kind, kind, model_parser
 from comfyvn.projects.models import Project
 from comfyvn.projects.paths import DEFAULT_PROJECT, ID_RE, check_id, project_dir
@@ -87,8 +94,7 @@ def _read(path: Path) -> tuple[Any, bytes] | None:
 
 
 def _write(path: Path, obj: Any) -> str:
-    atomic_write_json(path, obj)
-    return revision_of(dumps(obj).encode("utf-8"))  # exactly the bytes atomic_write_json wrote
+    return revision_of(atomic_write_json(path, obj))
 
 
 def project_lock(project: str) -> FileLock:
@@ -256,9 +262,11 @@ class Collection:
             current, raw = got
             _check_revision(self._what(project, item_id), raw, expected_revision)
             obj, warnings = self._validated(project, make(current if isinstance(current, dict) else {}))
-            new = dumps(obj).encode("utf-8")
+            new = dump_bytes(obj)
             changed = new != raw
-            revision = _write(path, obj) if changed else revision_of(raw)
+            if changed:
+                atomic_write_bytes(path, new)
+            revision = revision_of(new)
         if changed:
             _emit(project, self.kind.name, item_id, "updated")
         return _answer(project, self.kind.name, item_id, obj, revision, path) | {"warnings": warnings}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -27,7 +28,19 @@ VarKey = Annotated[
     str, Field(pattern=KEY_PATTERN, max_length=200, description="Variable name, dotted for nested values.")
 ]
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
-Metadata = Annotated[dict[str, JsonValue], Field(default_factory=dict, description="Free-form extra data.")]
+
+
+_CANONICAL: ContextVar[bool] = ContextVar("scene_canonical_dump", default=False)
+
+
+def _empty(value: Any) -> bool:
+    """``exclude_if`` of the collection fields: an empty one is left out of ``Scene.to_json`` (its
+    absence means the same), and kept in every other dump (API answers show it as ``[]``/``{}``)."""
+    return not value and _CANONICAL.get()
+
+
+Metadata = Annotated[dict[str, JsonValue], Field(default_factory=dict, exclude_if=_empty,
+                                                 description="Free-form extra data.")]
 MAX_WEIGHT = 1_000_000
 
 
@@ -214,9 +227,9 @@ class Choice(Model):
     label: str = ""
     target: Id
     weight: float = Field(default=1.0, ge=0, le=MAX_WEIGHT, description="Relative odds for random picks; 0 disables.")
-    conditions: list[Condition] = Field(default_factory=list)
-    actions: list[Action] = Field(default_factory=list)
-    visible_to: list[str] = Field(default_factory=list, description="POVs that see it; empty = everyone.")
+    conditions: list[Condition] = Field(default_factory=list, exclude_if=_empty)
+    actions: list[Action] = Field(default_factory=list, exclude_if=_empty)
+    visible_to: list[str] = Field(default_factory=list, exclude_if=_empty, description="POVs that see it; empty = everyone.")
     metadata: Metadata
 
 
@@ -231,9 +244,9 @@ class Node(Model):
     speaker: str | None = Field(default=None, description="Shorthand: with text, the node's first say line.")
     text: str | None = None
     expression: str | None = None
-    beats: list[Beat] = Field(default_factory=list)
-    actions: list[Action] = Field(default_factory=list, description="Applied on entering the node.")
-    choices: list[Choice] = Field(default_factory=list)
+    beats: list[Beat] = Field(default_factory=list, exclude_if=_empty)
+    actions: list[Action] = Field(default_factory=list, exclude_if=_empty, description="Applied on entering the node.")
+    choices: list[Choice] = Field(default_factory=list, exclude_if=_empty)
     next: Id | None = Field(default=None, description="Where to go when no choice applies.")
     end: bool = False
     pov: str | None = Field(default=None, description="Whose point of view this node is told from.")
@@ -274,7 +287,7 @@ class Scene(Model):
     variables: dict[VarName, JsonValue] = Field(
         default_factory=dict, description="Story variables and initial values.",
         json_schema_extra={"propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 100}})
-    cast: list[CastMember] = Field(default_factory=list)
+    cast: list[CastMember] = Field(default_factory=list, exclude_if=_empty)
     pov: str | None = Field(default=None, description="Default point of view.")
     source: Source | None = None
     metadata: Metadata
@@ -298,30 +311,15 @@ class Scene(Model):
         return digest(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
-        """The canonical JSON form: ``None`` and empty lists/objects left out (their absence means
-        the same thing), everything else explicit."""
-        return _prune(self.model_dump(mode="json"))
-
-
-_OPAQUE = frozenset({"variables", "metadata", "value"})  # user data: kept as written
-
-
-def _prune(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        out = {}
-        for key, item in value.items():
-            if key not in _OPAQUE:
-                sub = type(item)
-                if sub is dict or sub is list:
-                    item = _prune(item)
-            if item is None or ((item == [] or item == {}) and key != "variables"):
-                continue
-            out[key] = item
-        return out
-    if kind is list:
-        return [_prune(item) if type(item) in (dict, list) else item for item in value]
-    return value
+        """The canonical JSON form: ``None`` and empty collections left out (their absence means the
+        same thing), everything else explicit; free-form values (``metadata``, ``variables``, a
+        condition's or action's ``value``) kept as written. Done by pydantic's serializer in one pass
+        (``exclude_none`` and the fields' ``exclude_if``)."""
+        token = _CANONICAL.set(True)
+        try:
+            return self.model_dump(mode="json", exclude_none=True)
+        finally:
+            _CANONICAL.reset(token)
 
 
 @contextmanager

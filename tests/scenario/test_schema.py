@@ -106,3 +106,19 @@ def test_to_json_leaves_out_empty_fields_but_keeps_kinds():
     beat = canonical["nodes"][0]["beats"][2]
     assert beat == {"kind": "show", "character": "mira", "expression": "joy", "position": "left"}
     assert "metadata" not in canonical["nodes"][1]
+
+
+def test_empty_list_values_survive_the_canonical_form():
+    # an 'in []' condition (never true) and an action setting a list to [] are meaningful: leaving
+    # their value out would make the stored scene unreadable ('in' needs a list) or change the action
+    data = {"id": "s", "start": "a", "variables": {}, "nodes": [
+        {"id": "a", "actions": [{"type": "set", "key": "bag", "value": []}],
+         "choices": [{"id": "c", "label": "Go", "target": "b",
+                      "conditions": [{"key": "bag", "operator": "in", "value": []}]}]},
+        {"id": "b", "end": True, "metadata": {}}]}
+    canonical = parse_scene(data).to_json()
+    assert canonical["nodes"][0]["choices"][0]["conditions"][0]["value"] == []
+    assert canonical["nodes"][0]["actions"][0]["value"] == []
+    assert canonical["variables"] == {}
+    assert "metadata" not in canonical["nodes"][1]
+    assert parse_scene(canonical) == parse_scene(data)
