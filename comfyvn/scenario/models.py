@@ -229,7 +229,8 @@ class Choice(Model):
     weight: float = Field(default=1.0, ge=0, le=MAX_WEIGHT, description="Relative odds for random picks; 0 disables.")
     conditions: list[Condition] = Field(default_factory=list, exclude_if=_empty)
     actions: list[Action] = Field(default_factory=list, exclude_if=_empty)
-    visible_to: list[str] = Field(default_factory=list, exclude_if=_empty, description="POVs that see it; empty = everyone.")
+    visible_to: list[str] = Field(default_factory=list, exclude_if=_empty,
+                                  description="POVs that see it; empty = everyone.")
     metadata: Metadata
 
 
