@@ -14,8 +14,9 @@ own runtime root so nothing is cached and peak memory is the import's own:
   another project, so one-off work (loading modules and plugins, creating the project) is not
   counted: a running server has done it already;
 - ``writes``: writing the very files the import wrote (same bytes, same atomic writes, one folder
-  sync per folder) into a scratch folder, and ``raw_copy`` the original bytes alone: the time any
-  importer storing what this one stores spends on writing, however fast its code.
+  sync per folder) into a scratch folder, ``scene_writes`` the scene files alone and ``raw_copy``
+  the original bytes alone: the time any importer storing what this one stores spends on
+  writing, however fast its code.
   ``ratio_bound_by_writes`` (orjson / writes) is the best ratio such an importer could reach.
 
 Goal: import rate >= 0.5x the orjson parse rate; peak memory < 1 GB. Prints JSON.
@@ -77,9 +78,10 @@ def child(path: str) -> dict:
     ends = [stamp for _, stamp in marks[1:]] + [started + total]
     phases = {message.split(" ")[0]: round(end - stamp, 3) for (message, stamp), end in zip(marks, ends)}
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    writes, raw_copy, count = _rewrite(summary["project"], summary["uid"])
+    writes, scene_writes, raw_copy, count = _rewrite(summary["project"], summary["uid"])
     return {"orjson_seconds": round(min(parse), 3), "floor_seconds": round(min(floor), 3),
             "import_seconds": round(total, 3), "phases": phases, "writes_seconds": writes,
+            "scene_writes_seconds": scene_writes,
             "raw_copy_seconds": raw_copy, "files_written": count,
             "scenes": len(summary["scenes"]), "messages": summary["messages"], "peak_memory_mb": round(peak_kb / 1024)}
 
@@ -92,8 +94,9 @@ def _warm_project() -> str:
     return "warm-up"
 
 
-def _rewrite(project: str, uid: str) -> tuple[float, float, int]:
-    """Seconds to write the files the import wrote again (best of 2), its raw copy alone; how many files."""
+def _rewrite(project: str, uid: str) -> tuple[float, float, float, int]:
+    """Seconds to write the files the import wrote again (best of 2), its scenes alone, its raw copy
+    alone; how many files."""
     import shutil
 
     from comfyvn.core.store import atomic_write_bytes, batch_writes
@@ -105,7 +108,8 @@ def _rewrite(project: str, uid: str) -> tuple[float, float, int]:
     raw = [item for item in files if item[0].parts[:2] == ("roleplay", "raw") and item[0].stem == uid]
     scratch = project_dir(project).parent / ".bench-rewrite"
     best = {}
-    for label, chosen in (("writes", files), ("raw", raw)):
+    scenes = [item for item in files if item[0].parts[0] == "scenes"]
+    for label, chosen in (("writes", files), ("scenes", scenes), ("raw", raw)):
         times = []
         for _ in range(2):
             shutil.rmtree(scratch, ignore_errors=True)
@@ -116,7 +120,7 @@ def _rewrite(project: str, uid: str) -> tuple[float, float, int]:
             times.append(time.perf_counter() - started)
         best[label] = round(min(times), 3)
     shutil.rmtree(scratch, ignore_errors=True)
-    return best["writes"], best["raw"], len(files)
+    return best["writes"], best["scenes"], best["raw"], len(files)
 
 
 def main() -> int:
