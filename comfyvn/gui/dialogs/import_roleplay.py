@@ -188,11 +188,17 @@ class ImportRoleplayDialog(QDialog):
         if self.preview.get("dry_run") and self._previewed == self.path_edit.text().strip() and not self.uid:
             self.start_preview()  # the scenes and conflicts depend on the options
 
-    def start_preview(self) -> None:
-        """Dry-run the import of the chosen path: what it would store, nothing written."""
+    def _chosen_path(self) -> str:
+        """The path typed or picked; empty (and the user told to pick one) when there is none."""
         path = self.path_edit.text().strip()
         if not path:
             self._say("Pick a chat log or a SillyTavern folder first.")
+        return path
+
+    def start_preview(self) -> None:
+        """Dry-run the import of the chosen path: what it would store, nothing written."""
+        path = self._chosen_path()
+        if not path:
             return
         if not self.preview_button.isEnabled():
             return  # an import is under way
@@ -240,9 +246,8 @@ class ImportRoleplayDialog(QDialog):
     # -- importing ------------------------------------------------------------------------------
 
     def start_import(self) -> None:
-        path = self.path_edit.text().strip()
+        path = self._chosen_path()
         if not path:
-            self._say("Pick a chat log or a SillyTavern folder first.")
             return
         if not self.import_button.isEnabled():
             return  # one import at a time
